@@ -1,0 +1,1 @@
+//! Nexmark on Timely Dataflow (under construction).

@@ -1,0 +1,49 @@
+/* cli: shared pieces of the streamtune command-line tool. */
+#ifndef STN_CLI_H
+#define STN_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define X(name, fn, summary) int fn(int argc, char **argv);
+#include "commands.def"
+#include "inspects.def"
+#undef X
+
+/* Options common to every bench. */
+typedef struct stn_bench_opts {
+	bool json;       /* JSON lines on stdout (otherwise a readable line per metric) */
+	bool quick;      /* smaller sizes, for tests and CI smoke runs */
+	uint64_t seed;
+} stn_bench_opts;
+
+#define X(name, fn, summary) int fn(const stn_bench_opts *opts);
+#include "benches.def"
+#undef X
+
+/* One benchmark figure: {"bench":..,"metric":..,"value":..,"unit":..[,extra]}; extra is
+ * either NULL or a JSON fragment of further members without braces, e.g. "\"ops\":64". */
+void stn_bench_emit(const stn_bench_opts *opts, const char *bench, const char *metric,
+		    double value, const char *unit, const char *extra);
+
+/* Prints "streamtune CMD: message" to stderr; returns 2 (usage) for use as exit code. */
+int stn_cli_usage_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Prints "streamtune CMD: message" to stderr; returns 1. */
+int stn_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* True if arg is "-h" or "--help". */
+bool stn_cli_is_help(const char *arg);
+
+/* Parses an unsigned integer option value; false (and a message) if it is not one. */
+bool stn_cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
+bool stn_cli_parse_double(const char *cmd, const char *opt, const char *s, double *out);
+
+/* Percentile (0..100) of n values; sorts v in place. */
+double stn_cli_percentile(double *v, size_t n, double pct);
+
+/* Monotonic clock in seconds. */
+double stn_cli_now(void);
+
+#endif

@@ -1,0 +1,1 @@
+//! StreamTune shim for Timely Dataflow (under construction).
