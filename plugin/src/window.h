@@ -39,6 +39,7 @@ typedef struct stn_window {
 	double lag_ms;        /* end-to-end lag, < 0 if unknown */
 	size_t n_ops;
 	stn_op_window *ops;   /* one per operator of the job's DAG, in DAG order */
+	bool finished;        /* stn__window_finish ran: busy_mean is a mean, not a sum */
 } stn_window;
 
 /* Storage for n operators, ids and parallelism taken from the DAG, sums zeroed. */
