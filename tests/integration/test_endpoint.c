@@ -1,0 +1,628 @@
+/* The endpoint over real sockets: many clients and jobs, hostile input beside a well-behaved
+ * job, and the history afterwards holding exactly what was sent. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <msgpack.h>
+
+#include "alloc.h"
+#include "client.h"
+#include "endpoint.h"
+#include "history.h"
+#include "proto.h"
+#include "testutil.h"
+
+#define N_OPS 6
+#define N_INST 4
+#define N_WINDOWS 25
+
+/* Deterministic metric of a row, so the expected aggregates can be recomputed. */
+static double metric(int job, uint64_t window, uint32_t op, uint32_t inst, int which)
+{
+	return (double)((job * 131 + (int)window * 17 + (int)op * 7 + (int)inst * 3 + which * 29) %
+			500) +
+	       0.25 * which;
+}
+
+static void make_register(stn_msg *m, const char *job, uint32_t senders, const char *policy)
+{
+	stn_errbuf eb = {{0}};
+
+	memset(m, 0, sizeof(*m));
+	m->type = STN_MSG_REGISTER;
+	m->version = STN_PROTO_VERSION;
+	snprintf(m->u.reg.job, sizeof(m->u.reg.job), "%s", job);
+	m->u.reg.senders = senders;
+	m->u.reg.window_ms = 1000;
+	m->u.reg.id = 7;
+	snprintf(m->u.reg.policy, sizeof(m->u.reg.policy), "%s", policy);
+	stn__dag_init(&m->u.reg.dag);
+	for (uint32_t i = 0; i < N_OPS; i++) {
+		stn_op op;
+
+		memset(&op, 0, sizeof(op));
+		op.id = 100 + i;
+		snprintf(op.name, sizeof(op.name), "op%u", i);
+		op.kind = i == 0 ? STN_KIND_SOURCE : (i == N_OPS - 1 ? STN_KIND_SINK : STN_KIND_MAP);
+		op.selectivity = 1.0;
+		op.source_rate = i == 0 ? 5000.0 : 0.0;
+		op.parallelism = N_INST;
+		op.p_max = 16;
+		assert_int_equal(stn__dag_add_op(&m->u.reg.dag, &op, &eb), STN_OK);
+		if (i > 0)
+			assert_int_equal(stn__dag_add_edge(&m->u.reg.dag, i - 1, i, STN_PART_HASH, &eb),
+					 STN_OK);
+	}
+}
+
+static void make_samples(stn_msg *m, const char *jobname, int job, uint64_t window,
+			 uint32_t sender, uint32_t senders, bool ack)
+{
+	size_t rows = 0;
+
+	memset(m, 0, sizeof(*m));
+	m->type = STN_MSG_SAMPLES;
+	m->version = STN_PROTO_VERSION;
+	snprintf(m->u.samples.job, sizeof(m->u.samples.job), "%s", jobname);
+	m->u.samples.window = window;
+	m->u.samples.epoch = window * 10;
+	m->u.samples.duration_ms = 1000;
+	m->u.samples.sender = sender;
+	m->u.samples.want_ack = ack;
+	m->u.samples.lag_ms = -1.0;
+	assert_int_equal(stn__samples_alloc(&m->u.samples, N_OPS * N_INST / senders, false), STN_OK);
+	for (uint32_t op = 0; op < N_OPS; op++) {
+		for (uint32_t inst = 0; inst < N_INST; inst++) {
+			if (inst % senders != sender)
+				continue;
+			m->u.samples.op[rows] = 100 + op;
+			m->u.samples.inst[rows] = inst;
+			m->u.samples.busy_ms[rows] = metric(job, window, op, inst, 0);
+			m->u.samples.recs_in[rows] = metric(job, window, op, inst, 1);
+			m->u.samples.recs_out[rows] = metric(job, window, op, inst, 2);
+			m->u.samples.backlog[rows] = metric(job, window, op, inst, 3);
+			rows++;
+		}
+	}
+	assert_int_equal(rows, m->u.samples.n_rows);
+}
+
+static stn_endpoint *start(const char *bind, const char *hist)
+{
+	stn_endpoint_config cfg;
+	stn_errbuf eb = {{0}};
+	stn_endpoint *ep = NULL;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.bind = bind;
+	cfg.history_path = hist;
+	cfg.synchronous_full = false;
+	cfg.window_timeout_ms = 60000;
+	cfg.logger = stn__logger_default();
+	cfg.logger.level = getenv("STN_TEST_VERBOSE") ? STN_LOG_DEBUG : STN_LOG_ERROR;
+	if (stn__endpoint_start(&cfg, &ep, &eb) != STN_OK)
+		fail_msg("endpoint start: %s", eb.text);
+	return ep;
+}
+
+/* Receives until a message of the wanted type arrives (skipping none: anything else fails). */
+static void expect(stn_client *c, stn_msg_type type, stn_msg *out)
+{
+	stn_errbuf eb = {{0}};
+	stn_status rv = stn__client_recv(c, out, 10000, &eb);
+
+	if (rv != STN_OK)
+		fail_msg("receive: %s", eb.text);
+	if (out->type != type)
+		fail_msg("expected %s, got %s (%s)", stn__msg_type_name(type),
+			 stn__msg_type_name(out->type),
+			 out->type == STN_MSG_ERROR ? out->u.error.message : "");
+}
+
+static void send_ok(stn_client *c, const stn_msg *m)
+{
+	stn_errbuf eb = {{0}};
+
+	if (stn__client_send(c, m, 5000, &eb) != STN_OK)
+		fail_msg("send: %s", eb.text);
+}
+
+/* A client that registers one job with `senders` parts per window and sends every part of
+ * N_WINDOWS windows itself, asking for ACKs; it checks each ACK. */
+typedef struct job_run {
+	const char *addr;
+	int job;
+	uint32_t senders;
+	int acks;
+} job_run;
+
+static void *run_job(void *arg)
+{
+	job_run *jr = arg;
+	stn_errbuf eb = {{0}};
+	stn_client *c = NULL;
+	char name[32];
+	stn_msg m, r;
+
+	snprintf(name, sizeof(name), "job-%d", jr->job);
+	assert_int_equal(stn__client_connect(jr->addr, &c, &eb), STN_OK);
+	make_register(&m, name, jr->senders, "static");
+	send_ok(c, &m);
+	stn__msg_free(&m);
+	expect(c, STN_MSG_ACK, &r);
+	assert_int_equal(r.u.ack.of, STN_ACK_REGISTER);
+	assert_int_equal(r.u.ack.id, 7);
+	stn__msg_free(&r);
+	for (uint64_t w = 1; w <= N_WINDOWS; w++) {
+		for (uint32_t s = 0; s < jr->senders; s++) {
+			make_samples(&m, name, jr->job, w, s, jr->senders, true);
+			send_ok(c, &m);
+			stn__msg_free(&m);
+		}
+		for (uint32_t s = 0; s < jr->senders; s++) {
+			expect(c, STN_MSG_ACK, &r);
+			assert_int_equal(r.u.ack.of, STN_ACK_SAMPLES);
+			assert_int_equal(r.u.ack.window, w);
+			assert_string_equal(r.u.ack.job, name);
+			stn__msg_free(&r);
+			jr->acks++;
+		}
+	}
+	stn__client_close(c);
+	return NULL;
+}
+
+typedef struct check_ctx {
+	int job;
+	uint32_t senders;
+	uint64_t next_window;
+	int mismatches;
+} check_ctx;
+
+static bool check_window(void *user, uint64_t dag_hash, const stn_window *w)
+{
+	check_ctx *cc = user;
+
+	(void)dag_hash;
+	if (w->index != cc->next_window || w->n_ops != N_OPS || w->epoch != w->index * 10)
+		cc->mismatches++;
+	for (uint32_t op = 0; op < w->n_ops; op++) {
+		double busy_max = 0, rate_in = 0, backlog_max = 0;
+
+		for (uint32_t inst = 0; inst < N_INST; inst++) {
+			busy_max = fmax(busy_max, metric(cc->job, w->index, op, inst, 0) / 1000.0);
+			rate_in += metric(cc->job, w->index, op, inst, 1);
+			backlog_max = fmax(backlog_max, metric(cc->job, w->index, op, inst, 3));
+		}
+		if (w->ops[op].op_id != 100 + op || w->ops[op].n_inst != N_INST ||
+		    fabs(w->ops[op].busy_max - busy_max) > 1e-9 ||
+		    fabs(w->ops[op].rate_in - rate_in) > 1e-6 ||
+		    w->ops[op].backlog_max != backlog_max)
+			cc->mismatches++;
+	}
+	cc->next_window++;
+	return true;
+}
+
+typedef struct job_keys {
+	int64_t key[16];
+	char name[16][32];
+	int n;
+} job_keys;
+
+static bool collect_job(void *user, const stn_history_job *j)
+{
+	job_keys *jk = user;
+
+	if (jk->n < 16) {
+		jk->key[jk->n] = j->key;
+		snprintf(jk->name[jk->n], sizeof(jk->name[0]), "%s", j->job);
+		jk->n++;
+	}
+	return true;
+}
+
+/* Every job's windows are in the history, in order, with the aggregates of what was sent. */
+static void verify_history(const char *hist, int n_jobs, uint32_t senders_of_job0)
+{
+	stn_history_opts ro = {true, false};
+	stn_history *h = NULL;
+	stn_errbuf eb = {{0}};
+	stn_history_counts counts;
+	job_keys jk;
+
+	memset(&jk, 0, sizeof(jk));
+	if (stn__history_open(hist, &ro, &h, &eb) != STN_OK)
+		fail_msg("open history: %s", eb.text);
+	assert_int_equal(stn__history_counts(h, &counts, &eb), STN_OK);
+	assert_int_equal(counts.jobs, (uint64_t)n_jobs);
+	assert_int_equal(counts.windows, (uint64_t)n_jobs * N_WINDOWS);
+	assert_int_equal(stn__history_each_job(h, collect_job, &jk, &eb), STN_OK);
+	assert_int_equal(jk.n, n_jobs);
+	for (int i = 0; i < jk.n; i++) {
+		check_ctx cc = {0, 1, 1, 0};
+
+		assert_int_equal(sscanf(jk.name[i], "job-%d", &cc.job), 1);
+		(void)senders_of_job0;
+		assert_int_equal(stn__history_each_window(h, jk.key[i], check_window, &cc, &eb),
+				 STN_OK);
+		assert_int_equal(cc.next_window, N_WINDOWS + 1);
+		assert_int_equal(cc.mismatches, 0);
+	}
+	stn__history_close(h);
+}
+
+static void many_clients(const char *bind)
+{
+	char *dir = stn_test_tmpdir();
+	char *hist = stn_test_path(dir, "h.sqlite");
+	stn_endpoint *ep = start(bind, hist);
+	pthread_t th[8];
+	job_run jr[8];
+
+	for (int i = 0; i < 8; i++) {
+		jr[i].addr = stn__endpoint_address(ep);
+		jr[i].job = i;
+		jr[i].senders = (uint32_t)(1 + i % 4); /* 1, 2, 4 parts per window (N_INST = 4) */
+		if (jr[i].senders == 3)
+			jr[i].senders = 4;
+		jr[i].acks = 0;
+		pthread_create(&th[i], NULL, run_job, &jr[i]);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(jr[i].acks, N_WINDOWS * (int)jr[i].senders);
+	}
+	stn__endpoint_stop(ep);
+	verify_history(hist, 8, 1);
+	stn_test_rmtree(dir);
+	free(hist);
+	free(dir);
+}
+
+static void test_eight_clients_tcp(void **state)
+{
+	(void)state;
+	many_clients("tcp://127.0.0.1:0");
+}
+
+static void test_eight_clients_ipc(void **state)
+{
+	char *dir = stn_test_tmpdir();
+	char bind[300];
+
+	(void)state;
+	snprintf(bind, sizeof(bind), "ipc://%s/stn.sock", dir);
+	many_clients(bind);
+	stn_test_rmtree(dir);
+	free(dir);
+}
+
+/* ---- hostile input ----------------------------------------------------------------------- */
+
+static void expect_error(stn_client *c, stn_status code, const char *what)
+{
+	stn_msg r;
+	stn_errbuf eb = {{0}};
+
+	if (stn__client_recv(c, &r, 10000, &eb) != STN_OK)
+		fail_msg("%s: no answer: %s", what, eb.text);
+	if (r.type != STN_MSG_ERROR)
+		fail_msg("%s: expected ERROR, got %s", what, stn__msg_type_name(r.type));
+	if (r.u.error.code != (uint32_t)code)
+		fail_msg("%s: expected %s, got %s: %s", what, stn__status_name(code), r.u.error.name,
+			 r.u.error.message);
+	assert_true(strlen(r.u.error.message) > 0);
+	stn__msg_free(&r);
+}
+
+static void send_raw(stn_client *c, const void *p, size_t n)
+{
+	stn_errbuf eb = {{0}};
+
+	if (stn__client_send_raw(c, p, n, 5000, &eb) != STN_OK)
+		fail_msg("send: %s", eb.text);
+}
+
+/* A map of {"v":1,"t":type} followed by n extra key/value pairs written by fn. */
+typedef void (*pack_fields)(msgpack_packer *pk, void *arg);
+
+static void send_packed(stn_client *c, const char *type, size_t extra, pack_fields fn, void *arg)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 2 + extra);
+	msgpack_pack_str_with_body(&pk, "v", 1);
+	msgpack_pack_uint32(&pk, 1);
+	msgpack_pack_str_with_body(&pk, "t", 1);
+	msgpack_pack_str_with_body(&pk, type, strlen(type));
+	if (fn != NULL)
+		fn(&pk, arg);
+	send_raw(c, sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+static void pack_job_wrong_type(msgpack_packer *pk, void *arg)
+{
+	(void)arg;
+	msgpack_pack_str_with_body(pk, "job", 3);
+	msgpack_pack_int(pk, 42);
+}
+
+static void pack_samples_prefix(msgpack_packer *pk, const char *job, uint64_t window)
+{
+	msgpack_pack_str_with_body(pk, "job", 3);
+	msgpack_pack_str_with_body(pk, job, strlen(job));
+	msgpack_pack_str_with_body(pk, "window", 6);
+	msgpack_pack_uint64(pk, window);
+	msgpack_pack_str_with_body(pk, "duration_ms", 11);
+	msgpack_pack_uint32(pk, 1000);
+}
+
+static void pack_bad_metric(msgpack_packer *pk, void *arg)
+{
+	double bad = *(double *)arg;
+	const char *cols[] = {"op", "inst", "busy_ms", "in", "out", "backlog"};
+
+	pack_samples_prefix(pk, "hostile", 1);
+	for (int i = 0; i < 6; i++) {
+		msgpack_pack_str_with_body(pk, cols[i], strlen(cols[i]));
+		msgpack_pack_array(pk, 1);
+		if (i == 0)
+			msgpack_pack_uint32(pk, 100);
+		else if (i == 1)
+			msgpack_pack_uint32(pk, 0);
+		else if (i == 2)
+			msgpack_pack_double(pk, bad);
+		else
+			msgpack_pack_double(pk, 1.0);
+	}
+}
+
+static void pack_cycle(msgpack_packer *pk, void *arg)
+{
+	(void)arg;
+	msgpack_pack_str_with_body(pk, "job", 3);
+	msgpack_pack_str_with_body(pk, "cyclic", 6);
+	msgpack_pack_str_with_body(pk, "ops", 3);
+	msgpack_pack_array(pk, 2);
+	for (uint32_t i = 0; i < 2; i++) {
+		msgpack_pack_map(pk, 4);
+		msgpack_pack_str_with_body(pk, "id", 2);
+		msgpack_pack_uint32(pk, i);
+		msgpack_pack_str_with_body(pk, "kind", 4);
+		msgpack_pack_str_with_body(pk, "map", 3);
+		msgpack_pack_str_with_body(pk, "p", 1);
+		msgpack_pack_uint32(pk, 1);
+		msgpack_pack_str_with_body(pk, "p_max", 5);
+		msgpack_pack_uint32(pk, 4);
+	}
+	msgpack_pack_str_with_body(pk, "edges", 5);
+	msgpack_pack_array(pk, 2);
+	for (uint32_t i = 0; i < 2; i++) {
+		msgpack_pack_array(pk, 3);
+		msgpack_pack_uint32(pk, i);
+		msgpack_pack_uint32(pk, 1 - i);
+		msgpack_pack_str_with_body(pk, "hash", 4);
+	}
+}
+
+static void pack_huge_dag(msgpack_packer *pk, void *arg)
+{
+	(void)arg;
+	msgpack_pack_str_with_body(pk, "job", 3);
+	msgpack_pack_str_with_body(pk, "huge", 4);
+	msgpack_pack_str_with_body(pk, "ops", 3);
+	msgpack_pack_array(pk, 10000);
+	for (uint32_t i = 0; i < 10000; i++) {
+		msgpack_pack_map(pk, 4);
+		msgpack_pack_str_with_body(pk, "id", 2);
+		msgpack_pack_uint32(pk, i);
+		msgpack_pack_str_with_body(pk, "kind", 4);
+		msgpack_pack_str_with_body(pk, "map", 3);
+		msgpack_pack_str_with_body(pk, "p", 1);
+		msgpack_pack_uint32(pk, 1);
+		msgpack_pack_str_with_body(pk, "p_max", 5);
+		msgpack_pack_uint32(pk, 4);
+	}
+	msgpack_pack_str_with_body(pk, "edges", 5);
+	msgpack_pack_array(pk, 0);
+}
+
+typedef struct good_run {
+	const char *addr;
+	job_run jr;
+} good_run;
+
+static void test_hostile_input(void **state)
+{
+	char *dir = stn_test_tmpdir();
+	char *hist = stn_test_path(dir, "h.sqlite");
+	stn_endpoint *ep = start("tcp://127.0.0.1:0", hist);
+	const char *addr = stn__endpoint_address(ep);
+	stn_errbuf eb = {{0}};
+	stn_client *bad = NULL;
+	pthread_t good;
+	job_run jr = {addr, 3, 2, 0};
+	stn_msg m, r;
+	unsigned char junk[4096];
+	uint64_t rng = 0x9e3779b97f4a7c15ULL;
+	double nan_v = NAN, inf_v = INFINITY, neg_v = -1.0;
+
+	(void)state;
+	/* A well-behaved job runs the whole time. */
+	pthread_create(&good, NULL, run_job, &jr);
+	assert_int_equal(stn__client_connect(addr, &bad, &eb), STN_OK);
+
+	/* Random bytes, empty, truncated, trailing garbage. */
+	for (int k = 0; k < 20; k++) {
+		for (size_t i = 0; i < sizeof(junk); i++) {
+			rng ^= rng << 13;
+			rng ^= rng >> 7;
+			rng ^= rng << 17;
+			junk[i] = (unsigned char)rng;
+		}
+		junk[0] = 0x81; /* a map, so the decoder goes deeper than the first byte */
+		send_raw(bad, junk, 64 + (size_t)k * 150);
+		{
+			stn_msg any;
+			assert_int_equal(stn__client_recv(bad, &any, 10000, &eb), STN_OK);
+			assert_int_equal(any.type, STN_MSG_ERROR);
+			stn__msg_free(&any);
+		}
+	}
+	send_raw(bad, "", 0);
+	expect_error(bad, STN_EPROTO, "empty");
+	make_register(&m, "hostile", 1, "static");
+	{
+		void *buf = NULL;
+		size_t len = 0;
+
+		assert_int_equal(stn__proto_encode(&m, &buf, &len, &eb), STN_OK);
+		send_raw(bad, buf, len / 2);
+		expect_error(bad, STN_EPROTO, "truncated");
+		stn__free(buf);
+	}
+	/* Wrong types, unknown message type, unknown job, unknown policy. */
+	send_packed(bad, "samples", 1, pack_job_wrong_type, NULL);
+	expect_error(bad, STN_EFIELD, "wrong type");
+	send_packed(bad, "teleport", 0, NULL, NULL);
+	expect_error(bad, STN_ETYPE, "unknown type");
+	send_packed(bad, "decision", 0, NULL, NULL);
+	{
+		stn_msg any;
+		assert_int_equal(stn__client_recv(bad, &any, 10000, &eb), STN_OK);
+		assert_int_equal(any.type, STN_MSG_ERROR);
+		stn__msg_free(&any);
+	}
+	make_samples(&r, "nobody", 9, 1, 0, 1, false);
+	send_ok(bad, &r);
+	stn__msg_free(&r);
+	expect_error(bad, STN_EJOB, "unknown job");
+	snprintf(m.u.reg.policy, sizeof(m.u.reg.policy), "magic");
+	send_ok(bad, &m);
+	expect_error(bad, STN_EPOLICY, "unknown policy");
+	snprintf(m.u.reg.policy, sizeof(m.u.reg.policy), "static");
+	send_ok(bad, &m);
+	expect(bad, STN_MSG_ACK, &r);
+	stn__msg_free(&r);
+	stn__msg_free(&m);
+
+	/* NaN, infinite and negative metrics. */
+	send_packed(bad, "samples", 9, pack_bad_metric, &nan_v);
+	expect_error(bad, STN_EVALUE, "NaN");
+	send_packed(bad, "samples", 9, pack_bad_metric, &inf_v);
+	expect_error(bad, STN_EVALUE, "infinite");
+	send_packed(bad, "samples", 9, pack_bad_metric, &neg_v);
+	expect_error(bad, STN_EVALUE, "negative");
+
+	/* Windows out of order and repeated. */
+	make_samples(&m, "hostile", 4, 5, 0, 1, true);
+	send_ok(bad, &m);
+	expect(bad, STN_MSG_ACK, &r);
+	stn__msg_free(&r);
+	send_ok(bad, &m);
+	expect_error(bad, STN_EORDER, "repeated window");
+	stn__msg_free(&m);
+	make_samples(&m, "hostile", 4, 3, 0, 1, true);
+	send_ok(bad, &m);
+	expect_error(bad, STN_EORDER, "old window");
+	stn__msg_free(&m);
+
+	/* Graphs: a cycle, 10,000 operators. */
+	send_packed(bad, "register", 3, pack_cycle, NULL);
+	expect_error(bad, STN_ECYCLE, "cycle");
+	send_packed(bad, "register", 3, pack_huge_dag, NULL);
+	expect_error(bad, STN_ETOOBIG, "10,000 operators");
+
+	/* Oversized: beyond max_msg_bytes (16 MiB) but under ZeroMQ's hard cap. */
+	{
+		size_t n = 17u * 1024u * 1024u;
+		unsigned char *big = calloc(1, n);
+
+		assert_non_null(big);
+		big[0] = 0x80;
+		send_raw(bad, big, n);
+		free(big);
+		expect_error(bad, STN_ETOOBIG, "oversized");
+	}
+
+	/* A client that disconnects mid-stream: one part of a two-part window, then gone. */
+	{
+		stn_client *quitter = NULL;
+
+		assert_int_equal(stn__client_connect(addr, &quitter, &eb), STN_OK);
+		make_register(&m, "quitter", 2, "static");
+		send_ok(quitter, &m);
+		stn__msg_free(&m);
+		expect(quitter, STN_MSG_ACK, &r);
+		stn__msg_free(&r);
+		make_samples(&m, "quitter", 5, 1, 0, 2, true);
+		send_ok(quitter, &m);
+		stn__msg_free(&m);
+		stn__client_close(quitter);
+	}
+
+	/* Still up and serving: QUERY answers. */
+	memset(&m, 0, sizeof(m));
+	m.type = STN_MSG_QUERY;
+	m.version = STN_PROTO_VERSION;
+	m.u.query.id = 99;
+	send_ok(bad, &m);
+	expect(bad, STN_MSG_STATUS, &r);
+	assert_int_equal(r.u.status.id, 99);
+	stn__msg_free(&r);
+
+	pthread_join(good, NULL);
+	assert_int_equal(jr.acks, N_WINDOWS * 2);
+	stn__client_close(bad);
+	stn__endpoint_stop(ep);
+
+	/* The good job lost nothing. */
+	{
+		stn_history_opts ro = {true, false};
+		stn_history *h = NULL;
+		job_keys jk;
+
+		memset(&jk, 0, sizeof(jk));
+		assert_int_equal(stn__history_open(hist, &ro, &h, &eb), STN_OK);
+		assert_int_equal(stn__history_each_job(h, collect_job, &jk, &eb), STN_OK);
+		for (int i = 0; i < jk.n; i++) {
+			if (strcmp(jk.name[i], "job-3") == 0) {
+				check_ctx cc = {3, 2, 1, 0};
+
+				assert_int_equal(stn__history_each_window(h, jk.key[i], check_window,
+									  &cc, &eb),
+						 STN_OK);
+				assert_int_equal(cc.next_window, N_WINDOWS + 1);
+				assert_int_equal(cc.mismatches, 0);
+			}
+		}
+		stn__history_close(h);
+	}
+	stn_test_rmtree(dir);
+	free(hist);
+	free(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_eight_clients_tcp),
+		cmocka_unit_test(test_eight_clients_ipc),
+		cmocka_unit_test(test_hostile_input),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
