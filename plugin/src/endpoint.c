@@ -11,6 +11,7 @@
 #include "alloc.h"
 #include "dag.h"
 #include "history.h"
+#include "policy.h"
 #include "proto.h"
 #include "window.h"
 
@@ -20,16 +21,12 @@
 #define DRAIN_BATCH 512         /* messages handled between two commit checks */
 #define ZMQ_HARD_LIMIT_FACTOR 4 /* zmq drops (and disconnects) above factor x the limit */
 
-static const char *const known_policies[] = {
-	"streamtune", "ds2", "flink-autoscaler", "conttune", "dhalion", "static",
-};
-
 typedef struct peer_id {
 	unsigned char bytes[IDENTITY_CAP];
 	size_t len;
 } peer_id;
 
-/* A reply held back until the commit that makes its promise true. */
+/* A reply held back until the commit that makes its promise true; owns msg. */
 typedef struct pending_reply {
 	peer_id to;
 	stn_msg msg;
@@ -55,6 +52,9 @@ typedef struct job {
 	peer_id controller;         /* who registered: receives DECISIONs */
 	uint64_t last_closed;       /* index of the newest closed window */
 	uint64_t windows, decisions;
+	const stn_policy_vtable *pv;
+	stn_policy *pol;
+	uint32_t *decided_p;        /* parallelism of the last decision, applied on its ACK */
 	open_window open[MAX_OPEN_WINDOWS];
 } job;
 
@@ -69,6 +69,7 @@ struct stn_endpoint {
 	pthread_t thread;
 	bool thread_started;
 	stn_history *hist;
+	const void *model;      /* shared by the jobs' policies; NULL: policies fall back */
 	stn_proto_limits limits;
 	uint64_t started_ms;
 
@@ -146,7 +147,7 @@ static stn_status queue_reply(stn_endpoint *ep, const peer_id *to, const stn_msg
 		ep->cap_pending = ncap;
 	}
 	ep->pending[ep->n_pending].to = *to;
-	ep->pending[ep->n_pending].msg = *m; /* ACKs own no heap data */
+	ep->pending[ep->n_pending].msg = *m; /* ownership of m's arrays moves here */
 	ep->n_pending++;
 	return STN_OK;
 }
@@ -186,9 +187,10 @@ static void commit(stn_endpoint *ep)
 
 		if (rv == STN_OK)
 			send_msg(ep, &p->to, &p->msg);
-		else
+		else if (p->msg.type == STN_MSG_ACK)
 			send_error(ep, &p->to, rv, p->msg.u.ack.id, p->msg.u.ack.job,
 				   "history commit failed; data not stored");
+		stn__msg_free(&p->msg);
 	}
 	ep->n_pending = 0;
 }
@@ -211,8 +213,82 @@ static void job_free(job *j)
 		stn__window_fini(&j->open[i].w);
 		stn__free(j->open[i].waiters);
 	}
+	if (j->pol != NULL)
+		j->pv->destroy(j->pol);
+	stn__free(j->decided_p);
 	stn__dag_fini(&j->dag);
 	stn__free(j);
+}
+
+/* Sets the window's bottleneck labels (the labeller module replaces this in the next commit). */
+static void label_window(job *j, stn_window *w)
+{
+	(void)j;
+	(void)w;
+}
+
+/* Runs the job's policy on a stored window; a decision is stored in the same transaction and
+ * sent to the job's controller after the commit. */
+static void run_policy(stn_endpoint *ep, job *j, const stn_window *w)
+{
+	stn_errbuf eb = {{0}};
+	stn_decision d;
+	bool decided = false;
+	stn_history_decision hd;
+	stn_msg m;
+	stn_status rv;
+
+	if (j->pol == NULL || stn__decision_init(&d, j->dag.n_ops) != STN_OK)
+		return;
+	rv = j->pv->on_window(j->pol, w, &d, &decided, &eb);
+	if (rv != STN_OK) {
+		STN_LOGW(&ep->lg, "job %s: policy %s failed on window %llu: %s", j->id, j->pv->name,
+			 (unsigned long long)w->index, eb.text);
+		goto out;
+	}
+	if (!decided)
+		goto out;
+	memset(&m, 0, sizeof(m));
+	m.type = STN_MSG_DECISION;
+	m.version = STN_PROTO_VERSION;
+	if (stn__decision_alloc(&m.u.decision, j->dag.n_ops) != STN_OK)
+		goto out;
+	snprintf(m.u.decision.job, sizeof(m.u.decision.job), "%s", j->id);
+	m.u.decision.seq = j->decisions + 1;
+	/* The earliest epoch the decision may hold from: the next one after what the job has
+	 * completed. The client applies it there or later and says where in its ACK. */
+	m.u.decision.epoch = w->epoch + 1;
+	for (size_t i = 0; i < j->dag.n_ops; i++) {
+		m.u.decision.op[i] = j->dag.ops[i].id;
+		m.u.decision.p[i] = d.parallelism[i];
+		m.u.decision.prob[i] = d.prob[i];
+		j->decided_p[i] = d.parallelism[i];
+	}
+	snprintf(m.u.decision.reason, sizeof(m.u.decision.reason), "%s", d.reason);
+	snprintf(m.u.decision.policy, sizeof(m.u.decision.policy), "%s", j->pv->name);
+	hd.seq = m.u.decision.seq;
+	hd.epoch = m.u.decision.epoch;
+	hd.window = w->index;
+	hd.n_ops = j->dag.n_ops;
+	hd.op = m.u.decision.op;
+	hd.p = m.u.decision.p;
+	hd.prob = m.u.decision.prob;
+	hd.reason = m.u.decision.reason;
+	hd.policy = m.u.decision.policy;
+	rv = stn__history_put_decision(ep->hist, j->key, &hd, &eb);
+	if (rv == STN_OK)
+		rv = queue_reply(ep, &j->controller, &m);
+	if (rv != STN_OK) {
+		STN_LOGE(&ep->lg, "job %s: decision %llu not sent: %s", j->id,
+			 (unsigned long long)hd.seq, eb.text);
+		stn__msg_free(&m);
+		goto out;
+	}
+	j->decisions++;
+	atomic_fetch_add(&ep->st_decisions, 1);
+	STN_LOGI(&ep->lg, "job %s: decision %llu: %s", j->id, (unsigned long long)hd.seq, d.reason);
+out:
+	stn__decision_fini(&d);
 }
 
 /* Stores a window whose parts are all in (or whose time ran out) and frees its slot. */
@@ -224,9 +300,12 @@ static stn_status close_window(stn_endpoint *ep, job *j, open_window *ow, stn_er
 	if (ow->parts < j->senders)
 		STN_LOGW(&ep->lg, "job %s: window %llu closed with %u of %u parts", j->id,
 			 (unsigned long long)ow->w.index, ow->parts, j->senders);
+	label_window(j, &ow->w);
 	rv = ensure_txn(ep, eb);
 	if (rv == STN_OK)
 		rv = stn__history_put_window(ep->hist, j->key, &ow->w, eb);
+	if (rv == STN_OK)
+		run_policy(ep, j, &ow->w);
 	if (rv == STN_OK) {
 		if (ow->w.index > j->last_closed || j->windows == 0)
 			j->last_closed = ow->w.index;
@@ -269,14 +348,6 @@ static void close_stale_windows(stn_endpoint *ep, uint64_t now_ms)
 				STN_LOGE(&ep->lg, "job %s: cannot store window: %s", j->id, eb.text);
 		}
 	}
-}
-
-static bool policy_known(const char *name)
-{
-	for (size_t i = 0; i < sizeof(known_policies) / sizeof(known_policies[0]); i++)
-		if (strcmp(name, known_policies[i]) == 0)
-			return true;
-	return false;
 }
 
 /* ---- message handlers ------------------------------------------------------------------- */
@@ -332,9 +403,18 @@ static void on_register(stn_endpoint *ep, const peer_id *from, stn_msg_register 
 	stn_status rv;
 	stn_msg ack;
 
-	if (!policy_known(policy)) {
+	const stn_policy_vtable *pv = stn__policy_find(policy);
+	stn_policy_option popts[STN_PROTO_MAX_OPTIONS];
+	stn_policy *pol = NULL;
+	uint32_t *decided_p;
+
+	if (pv == NULL) {
 		send_error(ep, from, STN_EPOLICY, r->id, r->job, "unknown policy");
 		return;
+	}
+	for (size_t i = 0; i < r->n_opts; i++) {
+		popts[i].key = r->opts[i].key;
+		popts[i].value = r->opts[i].value;
 	}
 	if (r->senders == 0 || r->senders > MAX_SENDERS) {
 		send_error(ep, from, STN_ETOOBIG, r->id, r->job, "senders must be 1..1024");
@@ -344,26 +424,37 @@ static void on_register(stn_endpoint *ep, const peer_id *from, stn_msg_register 
 		send_error(ep, from, STN_ETOOBIG, r->id, r->job, "endpoint serves too many jobs");
 		return;
 	}
+	rv = pv->create(&r->dag, popts, r->n_opts, ep->model, &pol, &eb);
+	if (rv != STN_OK) {
+		send_error(ep, from, STN_EPOLICY, r->id, r->job, eb.text);
+		return;
+	}
+	decided_p = stn__calloc(r->dag.n_ops, sizeof(uint32_t));
+	if (decided_p == NULL) {
+		pv->destroy(pol);
+		send_error(ep, from, STN_ENOMEM, r->id, r->job, "out of memory");
+		return;
+	}
 	opts_json(r, opts, sizeof(opts));
 	rv = ensure_txn(ep, &eb);
 	if (rv == STN_OK)
 		rv = stn__history_put_job(ep->hist, r->job, &r->dag, policy, opts, &key, &eb);
 	if (rv != STN_OK) {
 		send_error(ep, from, rv, r->id, r->job, eb.text);
-		return;
+		goto out_free_policy;
 	}
 	if (fresh) {
 		job **nj = stn__realloc_array(ep->jobs, ep->n_jobs + 1, sizeof(job *));
 
 		if (nj == NULL) {
 			send_error(ep, from, STN_ENOMEM, r->id, r->job, "out of memory");
-			return;
+			goto out_free_policy;
 		}
 		ep->jobs = nj;
 		j = stn__calloc(1, sizeof(job));
 		if (j == NULL) {
 			send_error(ep, from, STN_ENOMEM, r->id, r->job, "out of memory");
-			return;
+			goto out_free_policy;
 		}
 		ep->jobs[ep->n_jobs++] = j;
 		snprintf(j->id, sizeof(j->id), "%s", r->job);
@@ -374,7 +465,13 @@ static void on_register(stn_endpoint *ep, const peer_id *from, stn_msg_register 
 			if (j->open[k].used && close_window(ep, j, &j->open[k], &eb) != STN_OK)
 				STN_LOGE(&ep->lg, "job %s: %s", j->id, eb.text);
 		stn__dag_fini(&j->dag);
+		if (j->pol != NULL)
+			j->pv->destroy(j->pol);
+		stn__free(j->decided_p);
 	}
+	j->pv = pv;
+	j->pol = pol;
+	j->decided_p = decided_p;
 	j->dag = r->dag; /* ownership moves from the message */
 	stn__dag_init(&r->dag);
 	j->key = key;
@@ -395,6 +492,11 @@ static void on_register(stn_endpoint *ep, const peer_id *from, stn_msg_register 
 	ack.u.ack.hash = stn__dag_hash(&j->dag);
 	if (queue_reply(ep, from, &ack) != STN_OK)
 		send_error(ep, from, STN_ENOMEM, r->id, r->job, "out of memory");
+	return;
+
+out_free_policy:
+	pv->destroy(pol);
+	stn__free(decided_p);
 }
 
 static open_window *window_slot(stn_endpoint *ep, job *j, uint64_t index, stn_errbuf *eb,
@@ -515,8 +617,14 @@ static void on_ack(stn_endpoint *ep, const peer_id *from, const stn_msg_ack *a)
 	rv = ensure_txn(ep, &eb);
 	if (rv == STN_OK)
 		rv = stn__history_ack_decision(ep->hist, j->key, a->seq, a->epoch, &eb);
-	if (rv != STN_OK)
+	if (rv != STN_OK) {
 		send_error(ep, from, rv, a->id, a->job, eb.text);
+		return;
+	}
+	/* The job runs at the decided parallelism from now on: windows record it. */
+	if (a->seq == j->decisions)
+		for (size_t i = 0; i < j->dag.n_ops; i++)
+			j->dag.ops[i].parallelism = j->decided_p[i];
 }
 
 static void on_query(stn_endpoint *ep, const peer_id *from, const stn_msg_query *q)
