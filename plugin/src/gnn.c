@@ -1,0 +1,370 @@
+/* gnn: features, parameter layout and the message-passing encoder (forward and backward). */
+#include "gnn.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+
+stn_status stn__net_config_check(const stn_net_config *cfg, stn_errbuf *eb)
+{
+	if (cfg->layers < 1 || cfg->layers > STN_GNN_MAX_LAYERS)
+		return stn__fail(eb, STN_EINVAL, "encoder layers %u outside 1..%u",
+				 (unsigned)cfg->layers, STN_GNN_MAX_LAYERS);
+	if (cfg->width < 1 || cfg->width > STN_GNN_MAX_WIDTH)
+		return stn__fail(eb, STN_EINVAL, "encoder width %u outside 1..%u",
+				 (unsigned)cfg->width, STN_GNN_MAX_WIDTH);
+	if (cfg->feat_dim != STN_GNN_FEAT_DIM)
+		return stn__fail(eb, STN_EMODEL, "feature dimension %u, this build uses %u",
+				 (unsigned)cfg->feat_dim, STN_GNN_FEAT_DIM);
+	return STN_OK;
+}
+
+static void layout(stn_net *n)
+{
+	size_t off = 0, in = n->cfg.feat_dim, h = n->cfg.width, t = 0;
+	static const char *const part[3] = {"self", "in", "out"};
+
+	for (uint32_t l = 0; l < n->cfg.layers; l++) {
+		for (int k = 0; k < 3; k++) {
+			stn_param_tensor *pt = &n->tensors[t++];
+			snprintf(pt->name, sizeof(pt->name), "enc%u.w_%s", (unsigned)l, part[k]);
+			pt->offset = off;
+			pt->rows = h;
+			pt->cols = in;
+			off += h * in;
+		}
+		stn_param_tensor *pb = &n->tensors[t++];
+		snprintf(pb->name, sizeof(pb->name), "enc%u.b", (unsigned)l);
+		pb->offset = off;
+		pb->rows = h;
+		pb->cols = 1;
+		off += h;
+		in = h;
+	}
+	n->head_offset = off;
+	stn_param_tensor *hw = &n->tensors[t++];
+	snprintf(hw->name, sizeof(hw->name), "head.w");
+	hw->offset = off;
+	hw->rows = STN_HEAD_OUTPUTS;
+	hw->cols = h;
+	off += STN_HEAD_OUTPUTS * h;
+	stn_param_tensor *hb = &n->tensors[t++];
+	snprintf(hb->name, sizeof(hb->name), "head.b");
+	hb->offset = off;
+	hb->rows = STN_HEAD_OUTPUTS;
+	hb->cols = 1;
+	off += STN_HEAD_OUTPUTS;
+	n->n_tensors = t;
+	n->n_params = off;
+}
+
+size_t stn__net_param_count(const stn_net_config *cfg)
+{
+	stn_net tmp;
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.cfg = *cfg;
+	layout(&tmp);
+	return tmp.n_params;
+}
+
+stn_status stn__net_init(stn_net *n, const stn_net_config *cfg, stn_errbuf *eb)
+{
+	memset(n, 0, sizeof(*n));
+	stn_status st = stn__net_config_check(cfg, eb);
+	if (st != STN_OK)
+		return st;
+	n->cfg = *cfg;
+	layout(n);
+	n->w = stn__calloc(n->n_params, sizeof(double));
+	n->g = stn__calloc(n->n_params, sizeof(double));
+	if (n->w == NULL || n->g == NULL) {
+		stn__net_fini(n);
+		return stn__fail(eb, STN_ENOMEM, "network of %zu parameters", n->n_params);
+	}
+	return STN_OK;
+}
+
+void stn__net_fini(stn_net *n)
+{
+	stn__free(n->w);
+	stn__free(n->g);
+	n->w = NULL;
+	n->g = NULL;
+}
+
+void stn__net_init_random(stn_net *n, uint64_t seed)
+{
+	stn_rng r;
+	stn__rng_seed(&r, seed);
+	memset(n->w, 0, n->n_params * sizeof(double));
+	for (size_t t = 0; t < n->n_tensors; t++) {
+		const stn_param_tensor *pt = &n->tensors[t];
+		if (pt->cols > 1 || strstr(pt->name, ".w") != NULL)
+			stn__nn_init_glorot(n->w + pt->offset, pt->rows, pt->cols, &r);
+	}
+	/* Head bias: start near capacity e^5 per instance, alpha ~ 0.8, sharpness ~ 2. */
+	double *hb = n->w + n->head_offset + STN_HEAD_OUTPUTS * n->cfg.width;
+	hb[0] = 5.0;
+	hb[1] = 1.0;
+	hb[2] = 2.0;
+}
+
+stn_status stn__net_copy(stn_net *dst, const stn_net *src)
+{
+	stn_errbuf eb;
+	stn_status st = stn__net_init(dst, &src->cfg, &eb);
+	if (st != STN_OK)
+		return st;
+	memcpy(dst->w, src->w, src->n_params * sizeof(double));
+	return STN_OK;
+}
+
+void stn__net_zero_grad(stn_net *n)
+{
+	memset(n->g, 0, n->n_params * sizeof(double));
+}
+
+stn_status stn__gnn_features(const stn_dag *d, double *x, double *log_rate)
+{
+	size_t n = d->n_ops;
+	double *rate = stn__malloc_array(n ? n : 1, sizeof(double));
+	double *in_cnt = stn__calloc(n ? n : 1, sizeof(double));
+	stn_status st = STN_ENOMEM;
+
+	if (rate == NULL || in_cnt == NULL)
+		goto cleanup_bufs;
+	st = stn__dag_propagate_rates(d, rate, NULL);
+	if (st != STN_OK)
+		goto cleanup_bufs;
+	memset(x, 0, n * STN_GNN_FEAT_DIM * sizeof(double));
+	for (size_t e = 0; e < d->n_edges; e++)
+		in_cnt[d->edges[e].to] += 1.0;
+	for (size_t v = 0; v < n; v++) {
+		const stn_op *op = &d->ops[v];
+		double *row = x + v * STN_GNN_FEAT_DIM;
+		double r = rate[v] > 0.0 ? rate[v] : 0.0;
+		if ((unsigned)op->kind < STN_KIND_COUNT)
+			row[STN_GNN_FEAT_KIND + (unsigned)op->kind] = 1.0;
+		row[STN_GNN_FEAT_RATE] = log1p(r) / 10.0;
+		row[STN_GNN_FEAT_SEL] = log(op->selectivity);
+		row[STN_GNN_FEAT_STATEFUL] = op->stateful ? 1.0 : 0.0;
+		row[STN_GNN_FEAT_SOURCE] = stn__dag_in_degree(d, (uint32_t)v) == 0 ? 1.0 : 0.0;
+		row[STN_GNN_FEAT_SINK] = stn__dag_out_degree(d, (uint32_t)v) == 0 ? 1.0 : 0.0;
+		if (log_rate != NULL)
+			log_rate[v] = log(r > 1e-9 ? r : 1e-9);
+	}
+	for (size_t e = 0; e < d->n_edges; e++) {
+		const stn_edge *ed = &d->edges[e];
+		if ((unsigned)ed->part < STN_PART_COUNT)
+			x[ed->to * STN_GNN_FEAT_DIM + STN_GNN_FEAT_PART + (unsigned)ed->part] +=
+				1.0 / in_cnt[ed->to];
+	}
+	st = STN_OK;
+cleanup_bufs:
+	stn__free(rate);
+	stn__free(in_cnt);
+	return st;
+}
+
+void stn__gnn_batch_fini(stn_gnn_batch *b)
+{
+	stn__free(b->x);
+	stn__free(b->src);
+	stn__free(b->dst);
+	stn__free(b->inv_in);
+	stn__free(b->inv_out);
+	stn__free(b->graph_start);
+	stn__free(b->log_rate);
+	memset(b, 0, sizeof(*b));
+}
+
+stn_status stn__gnn_batch_build(stn_gnn_batch *b, const stn_dag *const *graphs, size_t n,
+				stn_errbuf *eb)
+{
+	size_t nodes = 0, edges = 0, xs;
+	stn_status st;
+
+	stn__gnn_batch_fini(b);
+	for (size_t i = 0; i < n; i++) {
+		if (stn__add_overflow(nodes, graphs[i]->n_ops, &nodes) ||
+		    stn__add_overflow(edges, graphs[i]->n_edges, &edges))
+			return stn__fail(eb, STN_ETOOBIG, "batch too large");
+	}
+	if (nodes > UINT32_MAX || stn__mul_overflow(nodes, STN_GNN_FEAT_DIM, &xs))
+		return stn__fail(eb, STN_ETOOBIG, "batch of %zu nodes too large", nodes);
+	b->x = stn__malloc_array(xs ? xs : 1, sizeof(double));
+	b->src = stn__malloc_array(edges ? edges : 1, sizeof(uint32_t));
+	b->dst = stn__malloc_array(edges ? edges : 1, sizeof(uint32_t));
+	b->inv_in = stn__calloc(nodes ? nodes : 1, sizeof(double));
+	b->inv_out = stn__calloc(nodes ? nodes : 1, sizeof(double));
+	b->graph_start = stn__malloc_array(n + 1, sizeof(size_t));
+	b->log_rate = stn__malloc_array(nodes ? nodes : 1, sizeof(double));
+	if (b->x == NULL || b->src == NULL || b->dst == NULL || b->inv_in == NULL ||
+	    b->inv_out == NULL || b->graph_start == NULL || b->log_rate == NULL) {
+		st = stn__fail(eb, STN_ENOMEM, "batch of %zu nodes", nodes);
+		goto undo_batch;
+	}
+	size_t base = 0, e = 0;
+	for (size_t i = 0; i < n; i++) {
+		const stn_dag *d = graphs[i];
+		b->graph_start[i] = base;
+		st = stn__gnn_features(d, b->x + base * STN_GNN_FEAT_DIM, b->log_rate + base);
+		if (st != STN_OK) {
+			stn__fail(eb, st, "features of graph %zu", i);
+			goto undo_batch;
+		}
+		for (size_t k = 0; k < d->n_edges; k++, e++) {
+			b->src[e] = (uint32_t)(base + d->edges[k].from);
+			b->dst[e] = (uint32_t)(base + d->edges[k].to);
+			b->inv_in[b->dst[e]] += 1.0;
+			b->inv_out[b->src[e]] += 1.0;
+		}
+		base += d->n_ops;
+	}
+	b->graph_start[n] = base;
+	for (size_t v = 0; v < nodes; v++) {
+		b->inv_in[v] = b->inv_in[v] > 0.0 ? 1.0 / b->inv_in[v] : 0.0;
+		b->inv_out[v] = b->inv_out[v] > 0.0 ? 1.0 / b->inv_out[v] : 0.0;
+	}
+	b->n_nodes = nodes;
+	b->n_edges = edges;
+	b->n_graphs = n;
+	return STN_OK;
+undo_batch:
+	stn__gnn_batch_fini(b);
+	return st;
+}
+
+void stn__gnn_cache_fini(stn_gnn_cache *c)
+{
+	for (unsigned l = 0; l < STN_GNN_MAX_LAYERS; l++) {
+		stn__free(c->h[l + 1]);
+		stn__free(c->min[l]);
+		stn__free(c->mout[l]);
+	}
+	stn__free(c->dh);
+	stn__free(c->dh2);
+	stn__free(c->dpre);
+	stn__free(c->dm);
+	memset(c, 0, sizeof(*c));
+}
+
+static stn_status cache_reserve(stn_gnn_cache *c, const stn_net *n, size_t nodes)
+{
+	if (c->cap_nodes >= nodes && c->layers == n->cfg.layers && c->width == n->cfg.width &&
+	    c->feat_dim == n->cfg.feat_dim && c->dh != NULL)
+		return STN_OK;
+	stn__gnn_cache_fini(c);
+	size_t nn = nodes ? nodes : 1, dmax = n->cfg.width > n->cfg.feat_dim ? n->cfg.width
+									      : n->cfg.feat_dim;
+	size_t big, hsz;
+	if (stn__mul_overflow(nn, dmax, &big) || stn__mul_overflow(nn, n->cfg.width, &hsz))
+		return STN_ETOOBIG;
+	for (uint32_t l = 0; l < n->cfg.layers; l++) {
+		c->h[l + 1] = stn__malloc_array(hsz, sizeof(double));
+		c->min[l] = stn__malloc_array(big, sizeof(double));
+		c->mout[l] = stn__malloc_array(big, sizeof(double));
+		if (c->h[l + 1] == NULL || c->min[l] == NULL || c->mout[l] == NULL)
+			goto undo_cache;
+	}
+	c->dh = stn__malloc_array(big, sizeof(double));
+	c->dh2 = stn__malloc_array(big, sizeof(double));
+	c->dpre = stn__malloc_array(hsz, sizeof(double));
+	c->dm = stn__malloc_array(big, sizeof(double));
+	if (c->dh == NULL || c->dh2 == NULL || c->dpre == NULL || c->dm == NULL)
+		goto undo_cache;
+	c->cap_nodes = nn;
+	c->layers = n->cfg.layers;
+	c->width = n->cfg.width;
+	c->feat_dim = n->cfg.feat_dim;
+	return STN_OK;
+undo_cache:
+	stn__gnn_cache_fini(c);
+	return STN_ENOMEM;
+}
+
+stn_status stn__gnn_forward(const stn_net *n, const stn_gnn_batch *b, stn_gnn_cache *c)
+{
+	stn_status st = cache_reserve(c, n, b->n_nodes);
+	if (st != STN_OK)
+		return st;
+	size_t N = b->n_nodes, H = n->cfg.width, din = n->cfg.feat_dim;
+	const double *hin = b->x;
+	for (uint32_t l = 0; l < n->cfg.layers; l++) {
+		const stn_param_tensor *ts = &n->tensors[4 * l];
+		const double *ws = n->w + ts[0].offset, *wi = n->w + ts[1].offset,
+			     *wo = n->w + ts[2].offset, *bias = n->w + ts[3].offset;
+		double *mi = c->min[l], *mo = c->mout[l], *out = c->h[l + 1];
+		memset(mi, 0, N * din * sizeof(double));
+		memset(mo, 0, N * din * sizeof(double));
+		for (size_t e = 0; e < b->n_edges; e++) {
+			uint32_t u = b->src[e], v = b->dst[e];
+			double si = b->inv_in[v], so = b->inv_out[u];
+			for (size_t k = 0; k < din; k++) {
+				mi[v * din + k] += si * hin[u * din + k];
+				mo[u * din + k] += so * hin[v * din + k];
+			}
+		}
+		for (size_t v = 0; v < N; v++)
+			memcpy(out + v * H, bias, H * sizeof(double));
+		stn__nn_gemm(false, true, N, H, din, 1.0, hin, din, ws, din, 1.0, out, H);
+		stn__nn_gemm(false, true, N, H, din, 1.0, mi, din, wi, din, 1.0, out, H);
+		stn__nn_gemm(false, true, N, H, din, 1.0, mo, din, wo, din, 1.0, out, H);
+		for (size_t i = 0; i < N * H; i++)
+			if (!(out[i] > 0.0))
+				out[i] = 0.0;
+		hin = out;
+		din = H;
+	}
+	return STN_OK;
+}
+
+stn_status stn__gnn_backward(stn_net *n, const stn_gnn_batch *b, stn_gnn_cache *c,
+			     const double *dz)
+{
+	size_t N = b->n_nodes, H = n->cfg.width;
+	double *dh = c->dh;
+	memcpy(dh, dz, N * H * sizeof(double));
+	for (uint32_t li = n->cfg.layers; li-- > 0;) {
+		const stn_param_tensor *ts = &n->tensors[4 * li];
+		size_t din = li == 0 ? n->cfg.feat_dim : H;
+		const double *hin = li == 0 ? b->x : c->h[li];
+		const double *out = c->h[li + 1];
+		double *dp = c->dpre;
+		for (size_t i = 0; i < N * H; i++)
+			dp[i] = out[i] > 0.0 ? dh[i] : 0.0;
+		double *gs = n->g + ts[0].offset, *gi = n->g + ts[1].offset,
+		       *go = n->g + ts[2].offset, *gb = n->g + ts[3].offset;
+		stn__nn_gemm(true, false, H, din, N, 1.0, dp, H, hin, din, 1.0, gs, din);
+		stn__nn_gemm(true, false, H, din, N, 1.0, dp, H, c->min[li], din, 1.0, gi, din);
+		stn__nn_gemm(true, false, H, din, N, 1.0, dp, H, c->mout[li], din, 1.0, go, din);
+		for (size_t v = 0; v < N; v++)
+			for (size_t j = 0; j < H; j++)
+				gb[j] += dp[v * H + j];
+		if (li == 0)
+			break;
+		/* Gradient w.r.t. the layer input. */
+		double *dnext = c->dh2, *dm = c->dm;
+		const double *ws = n->w + ts[0].offset, *wi = n->w + ts[1].offset,
+			     *wo = n->w + ts[2].offset;
+		stn__nn_gemm(false, false, N, din, H, 1.0, dp, H, ws, din, 0.0, dnext, din);
+		stn__nn_gemm(false, false, N, din, H, 1.0, dp, H, wi, din, 0.0, dm, din);
+		for (size_t e = 0; e < b->n_edges; e++) {
+			uint32_t u = b->src[e], v = b->dst[e];
+			double si = b->inv_in[v];
+			for (size_t k = 0; k < din; k++)
+				dnext[u * din + k] += si * dm[v * din + k];
+		}
+		stn__nn_gemm(false, false, N, din, H, 1.0, dp, H, wo, din, 0.0, dm, din);
+		for (size_t e = 0; e < b->n_edges; e++) {
+			uint32_t u = b->src[e], v = b->dst[e];
+			double so = b->inv_out[u];
+			for (size_t k = 0; k < din; k++)
+				dnext[v * din + k] += so * dm[u * din + k];
+		}
+		memcpy(dh, dnext, N * din * sizeof(double));
+	}
+	return STN_OK;
+}

@@ -1,0 +1,109 @@
+/* head: monotone bottleneck probability, its gradient and the closed-form minimal parallelism. */
+#include "head.h"
+
+#include <math.h>
+
+#include "nn.h"
+
+static double clampd(double x, double lo, double hi)
+{
+	if (!(x >= lo)) /* also catches NaN */
+		return lo;
+	return x > hi ? hi : x;
+}
+
+void stn__head_eval(const stn_net *n, const double *z, double delta, stn_head_out *o)
+{
+	size_t H = n->cfg.width;
+	const double *w = n->w + n->head_offset, *b = w + STN_HEAD_OUTPUTS * H;
+	for (unsigned k = 0; k < STN_HEAD_OUTPUTS; k++) {
+		double acc = b[k];
+		for (size_t j = 0; j < H; j++)
+			acc += w[k * H + j] * z[j];
+		o->raw[k] = acc;
+	}
+	o->log_c = clampd(o->raw[0] + delta, -STN_HEAD_LOGC_CLAMP, STN_HEAD_LOGC_CLAMP);
+	o->alpha = 0.2 + 0.8 * stn__nn_sigmoid(clampd(o->raw[1], -700.0, 700.0));
+	if (o->alpha <= 0.2)
+		o->alpha = 0.2 + 1e-12;
+	o->s = clampd(stn__nn_softplus(clampd(o->raw[2], -700.0, 1e300)) + STN_HEAD_S_EPS,
+		      STN_HEAD_S_EPS, STN_HEAD_S_MAX);
+}
+
+double stn__head_logit(const stn_head_out *o, double log_lambda, double p)
+{
+	return o->s * (log_lambda - o->log_c - o->alpha * log(p));
+}
+
+double stn__head_prob(const stn_head_out *o, double log_lambda, double p)
+{
+	return stn__nn_sigmoid(stn__head_logit(o, log_lambda, p));
+}
+
+void stn__head_curve(const stn_head_out *o, double log_lambda, uint32_t p_max, double *curve)
+{
+	for (uint32_t p = 1; p <= p_max; p++)
+		curve[p - 1] = stn__head_prob(o, log_lambda, (double)p);
+}
+
+uint32_t stn__head_min_parallelism(const stn_head_out *o, double log_lambda, double tau,
+				   uint32_t p_max)
+{
+	if (p_max < 1)
+		p_max = 1;
+	double lt = stn__nn_logit(clampd(tau, 1e-12, 1.0 - 1e-12));
+	/* P(p) <= tau  <=>  log p >= (log lambda - log c - lt / s) / alpha. */
+	double t = (log_lambda - o->log_c - lt / o->s) / o->alpha;
+	uint32_t p;
+	if (!(t > 0.0))
+		p = 1;
+	else if (t >= log((double)p_max))
+		p = p_max;
+	else
+		p = (uint32_t)ceil(exp(t));
+	if (p < 1)
+		p = 1;
+	if (p > p_max)
+		p = p_max;
+	/* Rounding at the boundary: agree with the curve as evaluated. */
+	while (p > 1 && stn__head_prob(o, log_lambda, (double)(p - 1)) <= tau)
+		p--;
+	while (p < p_max && stn__head_prob(o, log_lambda, (double)p) > tau)
+		p++;
+	return p;
+}
+
+double stn__head_loss_backward(const stn_net *n, const double *z, double delta,
+			       double log_lambda, double p, int label, double wt, double *g_head,
+			       double *dz, double *ddelta)
+{
+	stn_head_out o;
+	stn__head_eval(n, z, delta, &o);
+	double lp = log(p);
+	double diff = log_lambda - o.log_c - o.alpha * lp;
+	double u = o.s * diff;
+	double y = label ? 1.0 : 0.0;
+	double loss = wt * (stn__nn_softplus(u) - y * u);
+	double du = wt * (stn__nn_sigmoid(u) - y);
+	/* Through the clamps the gradient is zero outside their range. */
+	double d_logc = (fabs(o.raw[0] + delta) < STN_HEAD_LOGC_CLAMP) ? -o.s * du : 0.0;
+	double sa = stn__nn_sigmoid(o.raw[1]);
+	double d_raw1 = -o.s * lp * du * 0.8 * sa * (1.0 - sa);
+	double d_raw2 = o.s < STN_HEAD_S_MAX ? diff * du * stn__nn_sigmoid(o.raw[2]) : 0.0;
+	double dr[STN_HEAD_OUTPUTS] = {d_logc, d_raw1, d_raw2};
+	size_t H = n->cfg.width;
+	const double *w = n->w + n->head_offset;
+	for (unsigned k = 0; k < STN_HEAD_OUTPUTS; k++) {
+		if (g_head != NULL) {
+			for (size_t j = 0; j < H; j++)
+				g_head[k * H + j] += dr[k] * z[j];
+			g_head[STN_HEAD_OUTPUTS * H + k] += dr[k];
+		}
+		if (dz != NULL)
+			for (size_t j = 0; j < H; j++)
+				dz[j] += dr[k] * w[k * H + j];
+	}
+	if (ddelta != NULL)
+		*ddelta += d_logc;
+	return loss;
+}

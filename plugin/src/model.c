@@ -1,0 +1,577 @@
+/* model: encoding, decoding and atomic writing of model files. */
+#include "model.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "alloc.h"
+
+uint32_t stn__crc32(uint32_t crc, const void *data, size_t len)
+{
+	static uint32_t table[256];
+	static bool ready;
+	if (!ready) {
+		for (uint32_t i = 0; i < 256; i++) {
+			uint32_t c = i;
+			for (int k = 0; k < 8; k++)
+				c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+			table[i] = c;
+		}
+		ready = true;
+	}
+	const uint8_t *p = data;
+	crc = ~crc;
+	for (size_t i = 0; i < len; i++)
+		crc = table[(crc ^ p[i]) & 0xFFu] ^ (crc >> 8);
+	return ~crc;
+}
+
+stn_status stn__model_init(stn_model *m, const stn_net_config *cfg, uint64_t seed,
+			   const char *description, stn_errbuf *eb)
+{
+	memset(m, 0, sizeof(*m));
+	stn_status st = stn__net_config_check(cfg, eb);
+	if (st != STN_OK)
+		return st;
+	if (description == NULL)
+		description = "";
+	if (strlen(description) > STN_MODEL_MAX_DESC)
+		return stn__fail(eb, STN_ETOOBIG, "description longer than %u bytes",
+				 STN_MODEL_MAX_DESC);
+	m->description = stn__strdup(description);
+	if (m->description == NULL)
+		return stn__fail(eb, STN_ENOMEM, "description");
+	m->cfg = *cfg;
+	m->seed = seed;
+	return STN_OK;
+}
+
+void stn__model_fini(stn_model *m)
+{
+	for (size_t i = 0; i < m->n_members; i++) {
+		stn__dag_fini(&m->members[i].dag);
+		stn__net_fini(&m->members[i].net);
+	}
+	stn__free(m->members);
+	stn__free(m->description);
+	memset(m, 0, sizeof(*m));
+}
+
+static stn_model_member *new_member(stn_model *m, stn_errbuf *eb)
+{
+	if (m->n_members >= STN_MODEL_MAX_MEMBERS) {
+		stn__fail(eb, STN_ETOOBIG, "more than %u members", STN_MODEL_MAX_MEMBERS);
+		return NULL;
+	}
+	stn_model_member *a = stn__realloc_array(m->members, m->n_members + 1, sizeof(*a));
+	if (a == NULL) {
+		stn__fail(eb, STN_ENOMEM, "member list");
+		return NULL;
+	}
+	m->members = a;
+	stn_model_member *x = &a[m->n_members];
+	memset(x, 0, sizeof(*x));
+	stn__dag_init(&x->dag);
+	return x;
+}
+
+stn_status stn__model_add_member(stn_model *m, const char *name, const stn_net *net,
+				 const stn_dag *dag, double radius, stn_errbuf *eb)
+{
+	if (memcmp(&net->cfg, &m->cfg, sizeof(m->cfg)) != 0)
+		return stn__fail(eb, STN_EMODEL, "member configuration differs from the model's");
+	if (name == NULL || strlen(name) > STN_MODEL_MAX_NAME)
+		return stn__fail(eb, STN_EINVAL, "member name missing or too long");
+	if (!isfinite(radius))
+		return stn__fail(eb, STN_EVALUE, "member radius not finite");
+	stn_model_member *x = new_member(m, eb);
+	if (x == NULL)
+		return STN_ENOMEM;
+	snprintf(x->name, sizeof(x->name), "%s", name);
+	x->radius = radius;
+	stn_status st = stn__net_copy(&x->net, net);
+	if (st != STN_OK)
+		return stn__fail(eb, st, "copying parameters");
+	if (dag != NULL) {
+		st = stn__dag_copy(&x->dag, dag);
+		if (st != STN_OK) {
+			stn__net_fini(&x->net);
+			return stn__fail(eb, st, "copying DAG");
+		}
+		x->has_dag = true;
+	}
+	m->n_members++;
+	return STN_OK;
+}
+
+/* Growable little-endian writer. */
+typedef struct wbuf {
+	uint8_t *p;
+	size_t len, cap;
+	bool oom;
+} wbuf;
+
+static void put(wbuf *w, const void *src, size_t n)
+{
+	if (w->oom)
+		return;
+	if (w->len + n > w->cap) {
+		size_t cap = w->cap ? w->cap : 256;
+		while (cap < w->len + n)
+			cap *= 2;
+		uint8_t *q = stn__realloc(w->p, cap);
+		if (q == NULL) {
+			w->oom = true;
+			return;
+		}
+		w->p = q;
+		w->cap = cap;
+	}
+	memcpy(w->p + w->len, src, n);
+	w->len += n;
+}
+
+static void put_u64(wbuf *w, uint64_t v)
+{
+	uint8_t b[8];
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t)(v >> (8 * i));
+	put(w, b, 8);
+}
+
+static void put_u32(wbuf *w, uint32_t v)
+{
+	uint8_t b[4];
+	for (int i = 0; i < 4; i++)
+		b[i] = (uint8_t)(v >> (8 * i));
+	put(w, b, 4);
+}
+
+static void put_u8(wbuf *w, uint8_t v)
+{
+	put(w, &v, 1);
+}
+
+static void put_f64(wbuf *w, double d)
+{
+	uint64_t v;
+	memcpy(&v, &d, 8);
+	put_u64(w, v);
+}
+
+static void put_str(wbuf *w, const char *s)
+{
+	size_t n = strlen(s);
+	put_u32(w, (uint32_t)n);
+	put(w, s, n);
+}
+
+stn_status stn__model_encode(const stn_model *m, uint8_t **out, size_t *len, stn_errbuf *eb)
+{
+	wbuf w = {0};
+	uint8_t hdr[STN_MODEL_HEADER_SIZE];
+
+	memset(hdr, 0, sizeof(hdr));
+	put(&w, hdr, sizeof(hdr));
+	put_u32(&w, m->cfg.layers);
+	put_u32(&w, m->cfg.width);
+	put_u32(&w, m->cfg.feat_dim);
+	put_u64(&w, m->seed);
+	put_u64(&w, m->data_hash);
+	put_str(&w, m->description ? m->description : "");
+	put_u32(&w, (uint32_t)m->n_members);
+	for (size_t i = 0; i < m->n_members; i++) {
+		const stn_model_member *x = &m->members[i];
+		put_str(&w, x->name);
+		put_f64(&w, x->radius);
+		put_u8(&w, x->has_dag ? 1 : 0);
+		if (x->has_dag) {
+			put_u32(&w, (uint32_t)x->dag.n_ops);
+			for (size_t v = 0; v < x->dag.n_ops; v++) {
+				const stn_op *op = &x->dag.ops[v];
+				put_u32(&w, op->id);
+				put_str(&w, op->name);
+				put_u32(&w, (uint32_t)op->kind);
+				put_u8(&w, op->stateful ? 1 : 0);
+				put_f64(&w, op->selectivity);
+				put_f64(&w, op->source_rate);
+				put_u32(&w, op->parallelism);
+				put_u32(&w, op->p_max);
+			}
+			put_u32(&w, (uint32_t)x->dag.n_edges);
+			for (size_t e = 0; e < x->dag.n_edges; e++) {
+				put_u32(&w, x->dag.edges[e].from);
+				put_u32(&w, x->dag.edges[e].to);
+				put_u32(&w, (uint32_t)x->dag.edges[e].part);
+			}
+		}
+		put_u64(&w, x->net.n_params);
+		for (size_t k = 0; k < x->net.n_params; k++)
+			put_f64(&w, x->net.w[k]);
+	}
+	if (w.oom) {
+		stn__free(w.p);
+		return stn__fail(eb, STN_ENOMEM, "encoding model");
+	}
+	uint64_t plen = w.len - STN_MODEL_HEADER_SIZE;
+	uint32_t crc = stn__crc32(0, w.p + STN_MODEL_HEADER_SIZE, (size_t)plen);
+	wbuf h = {.p = w.p, .len = 0, .cap = w.cap};
+	put(&h, STN_MODEL_MAGIC, 8);
+	put_u32(&h, STN_MODEL_VERSION);
+	put_u32(&h, STN_MODEL_ENDIAN_MARK);
+	put_u64(&h, plen);
+	put_u32(&h, crc);
+	put_u32(&h, 0);
+	*out = w.p;
+	*len = w.len;
+	return STN_OK;
+}
+
+/* Bounded little-endian reader. */
+typedef struct rbuf {
+	const uint8_t *p;
+	size_t len, pos;
+	bool bad;
+} rbuf;
+
+static bool take(rbuf *r, void *dst, size_t n)
+{
+	if (r->bad || r->len - r->pos < n) {
+		r->bad = true;
+		if (dst != NULL)
+			memset(dst, 0, n);
+		return false;
+	}
+	if (dst != NULL)
+		memcpy(dst, r->p + r->pos, n);
+	r->pos += n;
+	return true;
+}
+
+static uint64_t get_u64(rbuf *r)
+{
+	uint8_t b[8];
+	uint64_t v = 0;
+	take(r, b, 8);
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | b[i];
+	return v;
+}
+
+static uint32_t get_u32(rbuf *r)
+{
+	uint8_t b[4];
+	take(r, b, 4);
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+static uint8_t get_u8(rbuf *r)
+{
+	uint8_t b;
+	take(r, &b, 1);
+	return b;
+}
+
+static double get_f64(rbuf *r)
+{
+	uint64_t v = get_u64(r);
+	double d;
+	memcpy(&d, &v, 8);
+	return d;
+}
+
+/* Reads a string of at most cap-1 bytes into dst (NUL-terminated). */
+static bool get_str(rbuf *r, char *dst, size_t cap)
+{
+	uint32_t n = get_u32(r);
+	if (r->bad || n >= cap || n > r->len - r->pos) {
+		r->bad = true;
+		dst[0] = '\0';
+		return false;
+	}
+	take(r, dst, n);
+	dst[n] = '\0';
+	if (memchr(dst, '\0', n) != NULL) {
+		r->bad = true;
+		return false;
+	}
+	return true;
+}
+
+static stn_status read_dag(rbuf *r, stn_dag *d, size_t mi, stn_errbuf *eb)
+{
+	uint32_t n_ops = get_u32(r);
+	if (r->bad || n_ops > STN_DAG_MAX_OPS)
+		return stn__fail(eb, STN_ECORRUPT, "member %zu: operator count %u out of bounds",
+				 mi, (unsigned)n_ops);
+	for (uint32_t v = 0; v < n_ops; v++) {
+		stn_op op;
+		memset(&op, 0, sizeof(op));
+		op.id = get_u32(r);
+		get_str(r, op.name, sizeof(op.name));
+		uint32_t kind = get_u32(r);
+		uint8_t stateful = get_u8(r);
+		op.selectivity = get_f64(r);
+		op.source_rate = get_f64(r);
+		op.parallelism = get_u32(r);
+		op.p_max = get_u32(r);
+		if (r->bad)
+			return stn__fail(eb, STN_ECORRUPT, "member %zu: truncated operator %u", mi,
+					 (unsigned)v);
+		if (kind >= STN_KIND_COUNT || stateful > 1 || !isfinite(op.source_rate) ||
+		    op.source_rate < 0.0)
+			return stn__fail(eb, STN_ECORRUPT, "member %zu: invalid operator %u", mi,
+					 (unsigned)v);
+		op.kind = (stn_op_kind)kind;
+		op.stateful = stateful != 0;
+		stn_status st = stn__dag_add_op(d, &op, eb);
+		if (st != STN_OK)
+			return stn__fail(eb, STN_ECORRUPT, "member %zu: operator %u: %s", mi,
+					 (unsigned)v, eb->text);
+	}
+	uint32_t n_edges = get_u32(r);
+	if (r->bad || n_edges > STN_DAG_MAX_EDGES)
+		return stn__fail(eb, STN_ECORRUPT, "member %zu: edge count %u out of bounds", mi,
+				 (unsigned)n_edges);
+	for (uint32_t e = 0; e < n_edges; e++) {
+		uint32_t from = get_u32(r), to = get_u32(r), part = get_u32(r);
+		if (r->bad)
+			return stn__fail(eb, STN_ECORRUPT, "member %zu: truncated edge", mi);
+		if (part >= STN_PART_COUNT)
+			return stn__fail(eb, STN_ECORRUPT, "member %zu: invalid partitioning", mi);
+		stn_status st = stn__dag_add_edge(d, from, to, (stn_partitioning)part, eb);
+		if (st != STN_OK)
+			return stn__fail(eb, STN_ECORRUPT, "member %zu: edge %u: %s", mi,
+					 (unsigned)e, eb->text);
+	}
+	stn_status st = stn__dag_validate(d, eb);
+	if (st != STN_OK)
+		return stn__fail(eb, STN_ECORRUPT, "member %zu: invalid DAG: %s", mi, eb->text);
+	return STN_OK;
+}
+
+static stn_status decode_payload(stn_model *m, rbuf *r, stn_errbuf *eb)
+{
+	stn_net_config cfg;
+	stn_status st;
+	char name[STN_MODEL_MAX_NAME + 1];
+
+	cfg.layers = get_u32(r);
+	cfg.width = get_u32(r);
+	cfg.feat_dim = get_u32(r);
+	uint64_t seed = get_u64(r), hash = get_u64(r);
+	if (r->bad)
+		return stn__fail(eb, STN_ECORRUPT, "truncated configuration");
+	st = stn__net_config_check(&cfg, eb);
+	if (st != STN_OK)
+		return st == STN_EMODEL ? st : stn__fail(eb, STN_ECORRUPT, "%s", eb->text);
+	uint32_t dlen = get_u32(r);
+	if (r->bad || dlen > STN_MODEL_MAX_DESC || dlen > r->len - r->pos)
+		return stn__fail(eb, STN_ECORRUPT, "description length %u out of bounds",
+				 (unsigned)dlen);
+	char *desc = stn__malloc((size_t)dlen + 1);
+	if (desc == NULL)
+		return stn__fail(eb, STN_ENOMEM, "description");
+	take(r, desc, dlen);
+	desc[dlen] = '\0';
+	st = stn__model_init(m, &cfg, seed, desc, eb);
+	stn__free(desc);
+	if (st != STN_OK)
+		return st;
+	m->data_hash = hash;
+	uint32_t nm = get_u32(r);
+	if (r->bad || nm > STN_MODEL_MAX_MEMBERS)
+		return stn__fail(eb, STN_ECORRUPT, "member count %u out of bounds", (unsigned)nm);
+	size_t expect = stn__net_param_count(&cfg);
+	for (uint32_t i = 0; i < nm; i++) {
+		if (!get_str(r, name, sizeof(name)))
+			return stn__fail(eb, STN_ECORRUPT, "member %u: bad name", (unsigned)i);
+		double radius = get_f64(r);
+		uint8_t has_dag = get_u8(r);
+		if (r->bad || !isfinite(radius) || has_dag > 1)
+			return stn__fail(eb, STN_ECORRUPT, "member %u: bad header", (unsigned)i);
+		stn_model_member *x = new_member(m, eb);
+		if (x == NULL)
+			return STN_ENOMEM;
+		m->n_members++; /* owned from here, so fini releases it */
+		snprintf(x->name, sizeof(x->name), "%s", name);
+		x->radius = radius;
+		x->has_dag = has_dag != 0;
+		if (x->has_dag) {
+			st = read_dag(r, &x->dag, i, eb);
+			if (st != STN_OK)
+				return st;
+		}
+		uint64_t np = get_u64(r);
+		if (r->bad || np != expect)
+			return stn__fail(eb, STN_ECORRUPT,
+					 "member %u: %llu parameters, configuration needs %zu",
+					 (unsigned)i, (unsigned long long)np, expect);
+		if ((r->len - r->pos) / 8 < np)
+			return stn__fail(eb, STN_ECORRUPT, "member %u: truncated parameters",
+					 (unsigned)i);
+		st = stn__net_init(&x->net, &cfg, eb);
+		if (st != STN_OK)
+			return st;
+		for (size_t k = 0; k < expect; k++) {
+			x->net.w[k] = get_f64(r);
+			if (!isfinite(x->net.w[k]))
+				return stn__fail(eb, STN_ECORRUPT,
+						 "member %u: parameter %zu not finite", (unsigned)i,
+						 k);
+		}
+	}
+	if (r->pos != r->len)
+		return stn__fail(eb, STN_ECORRUPT, "%zu trailing bytes", r->len - r->pos);
+	return STN_OK;
+}
+
+stn_status stn__model_decode(stn_model *m, const uint8_t *data, size_t len, stn_errbuf *eb)
+{
+	memset(m, 0, sizeof(*m));
+	if (len == 0)
+		return stn__fail(eb, STN_ECORRUPT, "empty model file");
+	if (len < STN_MODEL_HEADER_SIZE)
+		return stn__fail(eb, STN_ECORRUPT, "truncated header (%zu of %u bytes)", len,
+				 STN_MODEL_HEADER_SIZE);
+	if (memcmp(data, STN_MODEL_MAGIC, 8) != 0)
+		return stn__fail(eb, STN_ECORRUPT, "not a StreamTune model file (bad magic)");
+	rbuf r = {.p = data, .len = len, .pos = 8};
+	uint32_t version = get_u32(&r);
+	uint32_t mark = get_u32(&r);
+	if (mark != STN_MODEL_ENDIAN_MARK)
+		return stn__fail(eb, STN_ECORRUPT, "bad endianness marker 0x%08x (expected 0x%08x)",
+				 (unsigned)mark, STN_MODEL_ENDIAN_MARK);
+	if (version != STN_MODEL_VERSION)
+		return stn__fail(eb, STN_EVERSION, "model format version %u, this build reads %u",
+				 (unsigned)version, STN_MODEL_VERSION);
+	uint64_t plen = get_u64(&r);
+	uint32_t crc = get_u32(&r);
+	uint32_t reserved = get_u32(&r);
+	if (reserved != 0)
+		return stn__fail(eb, STN_ECORRUPT, "reserved header field not zero");
+	if (plen != len - STN_MODEL_HEADER_SIZE)
+		return stn__fail(eb, STN_ECORRUPT, "payload length %llu, file holds %zu (truncated?)",
+				 (unsigned long long)plen, len - STN_MODEL_HEADER_SIZE);
+	uint32_t actual = stn__crc32(0, data + STN_MODEL_HEADER_SIZE, (size_t)plen);
+	if (actual != crc)
+		return stn__fail(eb, STN_ECORRUPT, "checksum mismatch (stored %08x, computed %08x)",
+				 (unsigned)crc, (unsigned)actual);
+	rbuf p = {.p = data + STN_MODEL_HEADER_SIZE, .len = (size_t)plen};
+	stn_status st = decode_payload(m, &p, eb);
+	if (st != STN_OK)
+		stn__model_fini(m);
+	return st;
+}
+
+stn_status stn__model_write(const stn_model *m, const char *path, stn_errbuf *eb)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	char *tmp = NULL, *dircopy = NULL;
+	int fd = -1;
+	stn_status st = stn__model_encode(m, &buf, &len, eb);
+	if (st != STN_OK)
+		return st;
+	size_t tl = strlen(path) + 16;
+	tmp = stn__malloc(tl);
+	dircopy = stn__strdup(path);
+	if (tmp == NULL || dircopy == NULL) {
+		st = stn__fail(eb, STN_ENOMEM, "path");
+		goto cleanup_buf;
+	}
+	snprintf(tmp, tl, "%s.tmp.%ld", path, (long)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		st = stn__fail(eb, STN_EIO, "%s: %s", tmp, strerror(errno));
+		goto cleanup_buf;
+	}
+	size_t off = 0;
+	while (off < len) {
+		ssize_t k = write(fd, buf + off, len - off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			st = stn__fail(eb, STN_EIO, "%s: %s", tmp, strerror(errno));
+			goto cleanup_tmp;
+		}
+		off += (size_t)k;
+	}
+	if (fsync(fd) != 0) {
+		st = stn__fail(eb, STN_EIO, "fsync %s: %s", tmp, strerror(errno));
+		goto cleanup_tmp;
+	}
+	if (close(fd) != 0) {
+		fd = -1;
+		st = stn__fail(eb, STN_EIO, "close %s: %s", tmp, strerror(errno));
+		goto cleanup_tmp;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0) {
+		st = stn__fail(eb, STN_EIO, "rename to %s: %s", path, strerror(errno));
+		goto cleanup_tmp;
+	}
+	int dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
+	st = STN_OK;
+	goto cleanup_buf;
+cleanup_tmp:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+cleanup_buf:
+	stn__free(buf);
+	stn__free(tmp);
+	stn__free(dircopy);
+	return st;
+}
+
+stn_status stn__model_read(stn_model *m, const char *path, stn_errbuf *eb)
+{
+	memset(m, 0, sizeof(*m));
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return stn__fail(eb, errno == ENOENT ? STN_ENOTFOUND : STN_EIO, "%s: %s", path,
+				 strerror(errno));
+	uint8_t *buf = NULL;
+	size_t len = 0, cap = 0;
+	stn_status st = STN_OK;
+	for (;;) {
+		if (len == cap) {
+			if (cap >= STN_MODEL_MAX_FILE) {
+				st = stn__fail(eb, STN_ETOOBIG, "%s: larger than %u bytes", path,
+					       STN_MODEL_MAX_FILE);
+				goto cleanup_file;
+			}
+			cap = cap ? 2 * cap : 65536;
+			uint8_t *q = stn__realloc(buf, cap);
+			if (q == NULL) {
+				st = stn__fail(eb, STN_ENOMEM, "reading %s", path);
+				goto cleanup_file;
+			}
+			buf = q;
+		}
+		size_t k = fread(buf + len, 1, cap - len, f);
+		len += k;
+		if (k == 0)
+			break;
+	}
+	if (ferror(f)) {
+		st = stn__fail(eb, STN_EIO, "%s: read error", path);
+		goto cleanup_file;
+	}
+	st = stn__model_decode(m, buf, len, eb);
+cleanup_file:
+	fclose(f);
+	stn__free(buf);
+	return st;
+}
