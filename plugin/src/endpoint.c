@@ -11,6 +11,7 @@
 #include "alloc.h"
 #include "dag.h"
 #include "history.h"
+#include "label.h"
 #include "policy.h"
 #include "proto.h"
 #include "window.h"
@@ -55,6 +56,8 @@ typedef struct job {
 	const stn_policy_vtable *pv;
 	stn_policy *pol;
 	uint32_t *decided_p;        /* parallelism of the last decision, applied on its ACK */
+	stn_labeller lab;
+	double *target_in;          /* target input rate per operator, from the source rates */
 	open_window open[MAX_OPEN_WINDOWS];
 } job;
 
@@ -216,15 +219,20 @@ static void job_free(job *j)
 	if (j->pol != NULL)
 		j->pv->destroy(j->pol);
 	stn__free(j->decided_p);
+	stn__label_fini(&j->lab);
+	stn__free(j->target_in);
 	stn__dag_fini(&j->dag);
 	stn__free(j);
 }
 
-/* Sets the window's bottleneck labels (the labeller module replaces this in the next commit). */
-static void label_window(job *j, stn_window *w)
+/* Sets the window's bottleneck labels; a window the labeller cannot read stays unlabelled. */
+static void label_window(stn_endpoint *ep, job *j, stn_window *w)
 {
-	(void)j;
-	(void)w;
+	stn_errbuf eb = {{0}};
+
+	if (stn__label_window(&j->lab, &j->dag, j->target_in, w, &eb) != STN_OK)
+		STN_LOGW(&ep->lg, "job %s: window %llu not labelled: %s", j->id,
+			 (unsigned long long)w->index, eb.text);
 }
 
 /* Runs the job's policy on a stored window; a decision is stored in the same transaction and
@@ -300,7 +308,7 @@ static stn_status close_window(stn_endpoint *ep, job *j, open_window *ow, stn_er
 	if (ow->parts < j->senders)
 		STN_LOGW(&ep->lg, "job %s: window %llu closed with %u of %u parts", j->id,
 			 (unsigned long long)ow->w.index, ow->parts, j->senders);
-	label_window(j, &ow->w);
+	label_window(ep, j, &ow->w);
 	rv = ensure_txn(ep, eb);
 	if (rv == STN_OK)
 		rv = stn__history_put_window(ep->hist, j->key, &ow->w, eb);
@@ -392,6 +400,47 @@ static void opts_json(const stn_msg_register *r, char *out, size_t cap)
 		snprintf(out + n, cap - n, "}");
 }
 
+static void ack_register(stn_endpoint *ep, const peer_id *from, const job *j, uint64_t id)
+{
+	stn_msg ack;
+
+	memset(&ack, 0, sizeof(ack));
+	ack.type = STN_MSG_ACK;
+	ack.version = STN_PROTO_VERSION;
+	ack.u.ack.of = STN_ACK_REGISTER;
+	snprintf(ack.u.ack.job, sizeof(ack.u.ack.job), "%s", j->id);
+	ack.u.ack.id = id;
+	ack.u.ack.hash = stn__dag_hash(&j->dag);
+	if (queue_reply(ep, from, &ack) != STN_OK)
+		send_error(ep, from, STN_ENOMEM, id, j->id, "out of memory");
+}
+
+/* A REGISTER of a known job with the same structure, policy and senders only changes its
+ * source rates (a new target load): the policy keeps what it learned and is told. */
+static bool update_rates(stn_endpoint *ep, const peer_id *from, job *j,
+			 const stn_msg_register *r, const stn_policy_vtable *pv)
+{
+	stn_errbuf eb = {{0}};
+	stn_status rv;
+
+	if (pv != j->pv || r->senders != j->senders || r->dag.n_ops != j->dag.n_ops ||
+	    stn__dag_hash(&r->dag) != stn__dag_hash(&j->dag))
+		return false;
+	for (size_t i = 0; i < j->dag.n_ops; i++)
+		j->dag.ops[i].source_rate = r->dag.ops[i].source_rate;
+	rv = stn__dag_propagate_rates(&j->dag, j->target_in, NULL);
+	if (rv == STN_OK && pv->on_rates != NULL)
+		rv = pv->on_rates(j->pol, &j->dag, &eb);
+	if (rv != STN_OK) {
+		send_error(ep, from, rv, r->id, r->job, eb.text[0] ? eb.text : "rate update failed");
+		return true;
+	}
+	j->controller = *from;
+	STN_LOGI(&ep->lg, "job %s: new source rates", j->id);
+	ack_register(ep, from, j, r->id);
+	return true;
+}
+
 static void on_register(stn_endpoint *ep, const peer_id *from, stn_msg_register *r)
 {
 	stn_errbuf eb = {{0}};
@@ -401,17 +450,19 @@ static void on_register(stn_endpoint *ep, const peer_id *from, stn_msg_register 
 	bool fresh = j == NULL;
 	int64_t key = 0;
 	stn_status rv;
-	stn_msg ack;
-
 	const stn_policy_vtable *pv = stn__policy_find(policy);
 	stn_policy_option popts[STN_PROTO_MAX_OPTIONS];
 	stn_policy *pol = NULL;
-	uint32_t *decided_p;
+	uint32_t *decided_p = NULL;
+	double *target_in = NULL;
+	stn_labeller lab;
 
 	if (pv == NULL) {
 		send_error(ep, from, STN_EPOLICY, r->id, r->job, "unknown policy");
 		return;
 	}
+	if (!fresh && update_rates(ep, from, j, r, pv))
+		return;
 	for (size_t i = 0; i < r->n_opts; i++) {
 		popts[i].key = r->opts[i].key;
 		popts[i].value = r->opts[i].value;
@@ -429,11 +480,18 @@ static void on_register(stn_endpoint *ep, const peer_id *from, stn_msg_register 
 		send_error(ep, from, STN_EPOLICY, r->id, r->job, eb.text);
 		return;
 	}
+	memset(&lab, 0, sizeof(lab));
 	decided_p = stn__calloc(r->dag.n_ops, sizeof(uint32_t));
-	if (decided_p == NULL) {
-		pv->destroy(pol);
+	target_in = stn__calloc(r->dag.n_ops, sizeof(double));
+	if (decided_p == NULL || target_in == NULL ||
+	    stn__dag_propagate_rates(&r->dag, target_in, NULL) != STN_OK) {
 		send_error(ep, from, STN_ENOMEM, r->id, r->job, "out of memory");
-		return;
+		goto out_free_policy;
+	}
+	rv = stn__label_init(&lab, &r->dag, NULL, &eb);
+	if (rv != STN_OK) {
+		send_error(ep, from, rv, r->id, r->job, eb.text);
+		goto out_free_policy;
 	}
 	opts_json(r, opts, sizeof(opts));
 	rv = ensure_txn(ep, &eb);
@@ -468,10 +526,14 @@ static void on_register(stn_endpoint *ep, const peer_id *from, stn_msg_register 
 		if (j->pol != NULL)
 			j->pv->destroy(j->pol);
 		stn__free(j->decided_p);
+		stn__label_fini(&j->lab);
+		stn__free(j->target_in);
 	}
 	j->pv = pv;
 	j->pol = pol;
 	j->decided_p = decided_p;
+	j->lab = lab;
+	j->target_in = target_in;
 	j->dag = r->dag; /* ownership moves from the message */
 	stn__dag_init(&r->dag);
 	j->key = key;
@@ -483,20 +545,15 @@ static void on_register(stn_endpoint *ep, const peer_id *from, stn_msg_register 
 		 fresh ? "registered" : "re-registered", j->dag.n_ops, j->dag.n_edges, j->policy,
 		 j->senders);
 
-	memset(&ack, 0, sizeof(ack));
-	ack.type = STN_MSG_ACK;
-	ack.version = STN_PROTO_VERSION;
-	ack.u.ack.of = STN_ACK_REGISTER;
-	snprintf(ack.u.ack.job, sizeof(ack.u.ack.job), "%s", j->id);
-	ack.u.ack.id = r->id;
-	ack.u.ack.hash = stn__dag_hash(&j->dag);
-	if (queue_reply(ep, from, &ack) != STN_OK)
-		send_error(ep, from, STN_ENOMEM, r->id, r->job, "out of memory");
+	ack_register(ep, from, j, r->id);
 	return;
 
 out_free_policy:
-	pv->destroy(pol);
+	if (pol != NULL)
+		pv->destroy(pol);
 	stn__free(decided_p);
+	stn__free(target_in);
+	stn__label_fini(&lab);
 }
 
 static open_window *window_slot(stn_endpoint *ep, job *j, uint64_t index, stn_errbuf *eb,

@@ -2,6 +2,7 @@
 #include "head.h"
 
 #include <math.h>
+#include <pthread.h>
 
 #include "nn.h"
 
@@ -40,10 +41,23 @@ double stn__head_prob(const stn_head_out *o, double log_lambda, double p)
 	return stn__nn_sigmoid(stn__head_logit(o, log_lambda, p));
 }
 
+/* log(p) for p = 1..STN_DAG_MAX_PARALLELISM, identical to what log() returns. */
+static double log_table[STN_DAG_MAX_PARALLELISM + 1];
+static pthread_once_t log_table_once = PTHREAD_ONCE_INIT;
+
+static void fill_log_table(void)
+{
+	for (uint32_t p = 1; p <= STN_DAG_MAX_PARALLELISM; p++)
+		log_table[p] = log((double)p);
+}
+
 void stn__head_curve(const stn_head_out *o, double log_lambda, uint32_t p_max, double *curve)
 {
-	for (uint32_t p = 1; p <= p_max; p++)
-		curve[p - 1] = stn__head_prob(o, log_lambda, (double)p);
+	(void)pthread_once(&log_table_once, fill_log_table);
+	for (uint32_t p = 1; p <= p_max; p++) {
+		double lp = p <= STN_DAG_MAX_PARALLELISM ? log_table[p] : log((double)p);
+		curve[p - 1] = stn__nn_sigmoid(o->s * (log_lambda - o->log_c - o->alpha * lp));
+	}
 }
 
 uint32_t stn__head_min_parallelism(const stn_head_out *o, double log_lambda, double tau,

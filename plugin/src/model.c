@@ -330,10 +330,11 @@ static stn_status read_dag(rbuf *r, stn_dag *d, size_t mi, stn_errbuf *eb)
 					 (unsigned)v);
 		op.kind = (stn_op_kind)kind;
 		op.stateful = stateful != 0;
-		stn_status st = stn__dag_add_op(d, &op, eb);
+		stn_errbuf why;
+		stn_status st = stn__dag_add_op(d, &op, &why);
 		if (st != STN_OK)
 			return stn__fail(eb, STN_ECORRUPT, "member %zu: operator %u: %s", mi,
-					 (unsigned)v, eb->text);
+					 (unsigned)v, why.text);
 	}
 	uint32_t n_edges = get_u32(r);
 	if (r->bad || n_edges > STN_DAG_MAX_EDGES)
@@ -345,14 +346,16 @@ static stn_status read_dag(rbuf *r, stn_dag *d, size_t mi, stn_errbuf *eb)
 			return stn__fail(eb, STN_ECORRUPT, "member %zu: truncated edge", mi);
 		if (part >= STN_PART_COUNT)
 			return stn__fail(eb, STN_ECORRUPT, "member %zu: invalid partitioning", mi);
-		stn_status st = stn__dag_add_edge(d, from, to, (stn_partitioning)part, eb);
+		stn_errbuf why;
+		stn_status st = stn__dag_add_edge(d, from, to, (stn_partitioning)part, &why);
 		if (st != STN_OK)
 			return stn__fail(eb, STN_ECORRUPT, "member %zu: edge %u: %s", mi,
-					 (unsigned)e, eb->text);
+					 (unsigned)e, why.text);
 	}
-	stn_status st = stn__dag_validate(d, eb);
+	stn_errbuf why;
+	stn_status st = stn__dag_validate(d, &why);
 	if (st != STN_OK)
-		return stn__fail(eb, STN_ECORRUPT, "member %zu: invalid DAG: %s", mi, eb->text);
+		return stn__fail(eb, STN_ECORRUPT, "member %zu: invalid DAG: %s", mi, why.text);
 	return STN_OK;
 }
 
@@ -368,9 +371,10 @@ static stn_status decode_payload(stn_model *m, rbuf *r, stn_errbuf *eb)
 	uint64_t seed = get_u64(r), hash = get_u64(r);
 	if (r->bad)
 		return stn__fail(eb, STN_ECORRUPT, "truncated configuration");
-	st = stn__net_config_check(&cfg, eb);
+	stn_errbuf why;
+	st = stn__net_config_check(&cfg, &why);
 	if (st != STN_OK)
-		return st == STN_EMODEL ? st : stn__fail(eb, STN_ECORRUPT, "%s", eb->text);
+		return stn__fail(eb, st == STN_EMODEL ? st : STN_ECORRUPT, "%s", why.text);
 	uint32_t dlen = get_u32(r);
 	if (r->bad || dlen > STN_MODEL_MAX_DESC || dlen > r->len - r->pos)
 		return stn__fail(eb, STN_ECORRUPT, "description length %u out of bounds",

@@ -19,6 +19,11 @@ bool stn__nn_blas(void)
 	return use_blas_flag;
 }
 
+void stn__nn_blas_threads(int n)
+{
+	openblas_set_num_threads(n < 1 ? 1 : n);
+}
+
 static void gemm_ref(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, double alpha,
 		     const double *a, size_t lda, const double *b, size_t ldb, double beta,
 		     double *c, size_t ldc)
@@ -54,6 +59,11 @@ void stn__nn_gemm(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, doub
 
 double stn__nn_sigmoid(double x)
 {
+	/* Exactly the values the formulas below round to, without the exp. */
+	if (x >= 37.0)
+		return 1.0;
+	if (x <= -746.0)
+		return 0.0;
 	if (x >= 0.0)
 		return 1.0 / (1.0 + exp(-x));
 	double e = exp(x);

@@ -14,6 +14,9 @@
  * reference loops. Not thread-safe to switch while products run. */
 void stn__nn_set_blas(bool use_blas);
 bool stn__nn_blas(void);
+/* Threads OpenBLAS may use (process-wide). The model's products are small: one thread avoids
+ * the hand-off cost that dominates them. */
+void stn__nn_blas_threads(int n);
 
 /* C = alpha * op(A) * op(B) + beta * C, row-major. op(A) is m x k, op(B) is k x n, C is m x n.
  * trans_a/trans_b select transposition; lda/ldb/ldc are row strides of the stored arrays. */

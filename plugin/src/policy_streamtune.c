@@ -1,0 +1,414 @@
+/* policy_streamtune: the StreamTune online loop (DESIGN §4). Per operator, monotone bounds
+ * L < p <= U at the current target rate from labelled windows; the monotone head
+ * P(bottleneck | p) = sigmoid(s (log lambda - log c - alpha log p)) with log c = prior + delta,
+ * where the prior (log c, alpha, s) comes from the model's encoder and head on the job's DAG
+ * and delta and alpha are fitted online on the job's own windows (regularised least squares of
+ * log true rate = log c + alpha log p, true rate = records in / hottest instance's busy
+ * fraction); the closed-form minimal parallelism of every operator at once, clamped into the
+ * bounds. Safeguards: warm-up after every change, hysteresis (an operator that went down is not
+ * raised again at the same rate unless it becomes a bottleneck, and scale-down needs a clear
+ * margin), a cap on reconfigurations per hour, scale-down only of clearly idle operators and
+ * never below L + 1, DS2 fallback without a usable model, when an operator has no evidence, or
+ * when the loop does not converge within max_rounds decisions of a rate change.
+ * With no model, option local_prior=1 uses a flat prior (alpha 1, sharpness from the options)
+ * instead of falling back to DS2. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "gnn.h"
+#include "head.h"
+#include "model.h"
+#include "policy_impl.h"
+
+#define ST_OBS 16u
+
+typedef struct st_op {
+	uint32_t lo, hi;         /* bounds: lo < p <= hi; hi 0 = unknown */
+	double prior_logc, prior_alpha, s;
+	double delta, alpha;
+	double obs_logp[ST_OBS], obs_logr[ST_OBS];
+	uint32_t n_obs, obs_head;
+	uint32_t last_down_p;    /* parallelism it was lowered from at this rate (0 none) */
+} st_op;
+
+struct stn_policy {
+	stn_policy_job job;
+	st_op *op;
+	uint32_t *next, *ds2;
+	bool have_prior;
+	char no_model_why[96];
+	double tau, idle_busy, full_load, reg_delta, reg_alpha, s_default;
+	uint32_t warm_up, warm_left, max_rounds, cap_per_hour;
+	uint32_t rounds;         /* decisions since the last rate change */
+	double now_s;
+	double recent[64];       /* times of recent decisions (ring) */
+	uint32_t n_recent, recent_head;
+};
+
+/* Prior per operator from the model: encoder on the job's DAG, head at delta 0. Returns false
+ * (with why) if the model is unusable. */
+static bool model_prior(stn_policy *p, const stn_model *m, const stn_dag *dag)
+{
+	if (m->n_members == 0 || m->n_members > STN_MODEL_MAX_MEMBERS || !m->members) {
+		snprintf(p->no_model_why, sizeof(p->no_model_why), "model has no members");
+		return false;
+	}
+	const stn_model_member *mem = &m->members[0];
+	for (size_t i = 0; i < m->n_members; i++)
+		if (!m->members[i].has_dag)
+			mem = &m->members[i]; /* the global member serves unseen families */
+	const stn_net *net = &mem->net;
+	stn_errbuf eb = {{0}};
+	if (stn__net_config_check(&net->cfg, &eb) != STN_OK || !net->w ||
+	    net->n_params != stn__net_param_count(&net->cfg)) {
+		snprintf(p->no_model_why, sizeof(p->no_model_why), "corrupt model (bad network)");
+		return false;
+	}
+	for (size_t i = 0; i < net->n_params; i++)
+		if (!isfinite(net->w[i])) {
+			snprintf(p->no_model_why, sizeof(p->no_model_why),
+				 "corrupt model (non-finite weight)");
+			return false;
+		}
+	stn_gnn_batch b;
+	stn_gnn_cache c;
+	memset(&b, 0, sizeof(b));
+	memset(&c, 0, sizeof(c));
+	bool ok = false;
+	const stn_dag *graphs[1] = {dag};
+	if (stn__gnn_batch_build(&b, graphs, 1, &eb) != STN_OK)
+		goto cleanup_batch;
+	if (stn__gnn_forward(net, &b, &c) != STN_OK)
+		goto cleanup_batch;
+	const double *z = c.h[net->cfg.layers];
+	for (size_t v = 0; v < dag->n_ops; v++) {
+		stn_head_out o;
+		stn__head_eval(net, z + v * net->cfg.width, 0.0, &o);
+		if (!isfinite(o.log_c) || !isfinite(o.alpha) || !isfinite(o.s))
+			goto cleanup_batch;
+		p->op[v].prior_logc = o.log_c;
+		p->op[v].prior_alpha = o.alpha;
+		p->op[v].s = fmin(50.0, fmax(4.0, o.s));
+	}
+	ok = true;
+cleanup_batch:
+	stn__gnn_cache_fini(&c);
+	stn__gnn_batch_fini(&b);
+	if (!ok)
+		snprintf(p->no_model_why, sizeof(p->no_model_why), "corrupt model (evaluation failed)");
+	return ok;
+}
+
+static stn_status st_create(const stn_dag *dag, const stn_policy_option *opts, size_t n_opts,
+			    const void *model, stn_policy **out, stn_errbuf *eb)
+{
+	static const char *const known[] = {"tau", "warm_up", "max_rounds", "reconfigs_per_hour",
+					    "idle_busy", "full_load", "local_prior", "sharpness",
+					    NULL};
+	stn_status st = stn__policy_check_opts("streamtune", opts, n_opts, known, eb);
+	if (st != STN_OK)
+		return st;
+	double tau, wu, mr, cap, idle, full, local, sharp;
+	if (!stn__policy_opt(opts, n_opts, "tau", 0.1, 1e-4, 0.5, &tau, eb) ||
+	    !stn__policy_opt(opts, n_opts, "warm_up", 2.0, 0.0, 1000.0, &wu, eb) ||
+	    !stn__policy_opt(opts, n_opts, "max_rounds", 4.0, 1.0, 1000.0, &mr, eb) ||
+	    !stn__policy_opt(opts, n_opts, "reconfigs_per_hour", 20.0, 1.0, 3600.0, &cap, eb) ||
+	    !stn__policy_opt(opts, n_opts, "idle_busy", 0.75, 0.05, 1.0, &idle, eb) ||
+	    !stn__policy_opt(opts, n_opts, "full_load", 0.95, 0.5, 1.0, &full, eb) ||
+	    !stn__policy_opt(opts, n_opts, "local_prior", 0.0, 0.0, 1.0, &local, eb) ||
+	    !stn__policy_opt(opts, n_opts, "sharpness", 25.0, 1.0, 1000.0, &sharp, eb))
+		return STN_EINVAL;
+	stn_policy *p = stn__calloc(1, sizeof(*p));
+	if (!p)
+		return stn__fail(eb, STN_ENOMEM, "streamtune: out of memory");
+	st = stn__policy_job_init(&p->job, dag, eb);
+	if (st != STN_OK)
+		goto fail_policy;
+	size_t n = dag->n_ops;
+	p->op = stn__calloc(n, sizeof(*p->op));
+	p->next = stn__malloc_array(n, sizeof(*p->next));
+	p->ds2 = stn__malloc_array(n, sizeof(*p->ds2));
+	if (!p->op || !p->next || !p->ds2) {
+		st = stn__fail(eb, STN_ENOMEM, "streamtune: out of memory");
+		goto fail_arrays;
+	}
+	p->tau = tau;
+	p->warm_up = (uint32_t)wu;
+	p->warm_left = p->warm_up;
+	p->max_rounds = (uint32_t)mr;
+	p->cap_per_hour = (uint32_t)cap;
+	if (p->cap_per_hour > 64)
+		p->cap_per_hour = 64;
+	p->idle_busy = idle;
+	p->full_load = full;
+	p->s_default = sharp;
+	p->reg_delta = 0.05;
+	p->reg_alpha = 0.5;
+	for (size_t v = 0; v < n; v++) {
+		p->op[v].prior_logc = NAN; /* set from the first observation without a model */
+		p->op[v].prior_alpha = 1.0;
+		p->op[v].s = sharp;
+		p->op[v].alpha = 1.0;
+	}
+	if (model) {
+		p->have_prior = model_prior(p, (const stn_model *)model, dag);
+	} else if (local > 0.5) {
+		p->have_prior = true;
+	} else {
+		snprintf(p->no_model_why, sizeof(p->no_model_why), "no model");
+	}
+	for (size_t v = 0; v < n; v++)
+		p->op[v].alpha = p->op[v].prior_alpha;
+	*out = p;
+	return STN_OK;
+fail_arrays:
+	stn__free(p->op);
+	stn__free(p->next);
+	stn__free(p->ds2);
+	stn__policy_job_fini(&p->job);
+fail_policy:
+	stn__free(p);
+	return st;
+}
+
+/* Regularised fit of delta and alpha: minimise sum (y - (prior + delta) - alpha x)^2
+ * + rd delta^2 + ra (alpha - alpha0)^2, x = log p, y = log true rate. */
+static void fit_op(stn_policy *p, st_op *o)
+{
+	if (o->n_obs == 0)
+		return;
+	if (!isfinite(o->prior_logc)) {
+		double s = 0;
+		for (uint32_t i = 0; i < o->n_obs; i++)
+			s += o->obs_logr[i] - o->prior_alpha * o->obs_logp[i];
+		o->prior_logc = s / o->n_obs;
+	}
+	double rd = p->reg_delta, ra = p->reg_alpha;
+	double a11 = rd, a12 = 0, a22 = ra, b1 = 0, b2 = ra * o->prior_alpha;
+	for (uint32_t i = 0; i < o->n_obs; i++) {
+		double x = o->obs_logp[i], y = o->obs_logr[i] - o->prior_logc;
+		a11 += 1;
+		a12 += x;
+		a22 += x * x;
+		b1 += y;
+		b2 += x * y;
+	}
+	double det = a11 * a22 - a12 * a12;
+	if (!(fabs(det) > 1e-12))
+		return;
+	double d = (b1 * a22 - a12 * b2) / det;
+	double al = (a11 * b2 - a12 * b1) / det;
+	o->alpha = fmin(1.0, fmax(0.2, al));
+	/* refit delta at the clamped alpha */
+	double sy = 0;
+	for (uint32_t i = 0; i < o->n_obs; i++)
+		sy += o->obs_logr[i] - o->prior_logc - o->alpha * o->obs_logp[i];
+	d = sy / (o->n_obs + rd);
+	if (isfinite(d))
+		o->delta = fmax(-20.0, fmin(20.0, d));
+}
+
+static bool cap_reached(const stn_policy *p)
+{
+	uint32_t in_hour = 0;
+	for (uint32_t i = 0; i < p->n_recent; i++)
+		if (p->now_s - p->recent[i] < 3600.0)
+			in_hour++;
+	return in_hour >= p->cap_per_hour;
+}
+
+static void note_decision(stn_policy *p)
+{
+	p->recent[p->recent_head] = p->now_s;
+	p->recent_head = (p->recent_head + 1) % 64u;
+	if (p->n_recent < 64)
+		p->n_recent++;
+}
+
+static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision *out,
+			       bool *decided, stn_errbuf *eb)
+{
+	*decided = false;
+	stn_status st = stn__policy_job_check(&p->job, w, eb);
+	if (st != STN_OK)
+		return st;
+	p->now_s += w->duration_ms > 0 ? w->duration_ms / 1000.0 : 1.0;
+	if (p->warm_left > 0) {
+		p->warm_left--;
+		return STN_OK;
+	}
+	size_t n = p->job.dag.n_ops;
+	bool ds2_act = stn__policy_ds2_rule(&p->job, w, 0.0, p->ds2); /* also fills lambda */
+	out->reason[0] = '\0';
+	if (!p->have_prior) {
+		if (!ds2_act)
+			return STN_OK;
+		stn__policy_reason(out, "streamtune: DS2 fallback (%s);", p->no_model_why);
+		for (size_t v = 0; v < n; v++)
+			p->next[v] = p->ds2[v];
+		goto apply;
+	}
+	bool any_bottleneck = false;
+	for (size_t v = 0; v < n; v++) {
+		const stn_op_window *ow = &w->ops[v];
+		st_op *o = &p->op[v];
+		uint32_t par = ow->parallelism ? ow->parallelism : p->job.cur[v];
+		double lambda = p->job.lambda[v];
+		if (ow->label == STN_LABEL_BOTTLENECK) {
+			any_bottleneck = true;
+			if (par > o->lo)
+				o->lo = par;
+			if (o->hi && o->hi <= o->lo)
+				o->hi = 0; /* contradicted: the newer observation wins */
+		} else if (ow->label == STN_LABEL_OK && ow->rate_in >= p->full_load * lambda) {
+			if (!o->hi || par < o->hi)
+				o->hi = par;
+			if (o->lo >= o->hi)
+				o->lo = o->hi - 1;
+		}
+		double busy = ow->busy_max > 1.0 ? 1.0 : ow->busy_max;
+		if (busy > 0.05 && ow->rate_in > 0 && ow->label != STN_LABEL_NONE) {
+			o->obs_logp[o->obs_head] = log((double)par);
+			o->obs_logr[o->obs_head] = log(ow->rate_in / busy);
+			o->obs_head = (o->obs_head + 1) % ST_OBS;
+			if (o->n_obs < ST_OBS)
+				o->n_obs++;
+		}
+		fit_op(p, o);
+	}
+	bool fallback_all = p->rounds >= p->max_rounds;
+	bool cap = cap_reached(p);
+	bool change = false;
+	stn__policy_reason(out, "streamtune:%s",
+			   fallback_all ? " not converging, DS2 fallback;" : "");
+	for (size_t v = 0; v < n; v++) {
+		st_op *o = &p->op[v];
+		const stn_op_window *ow = &w->ops[v];
+		uint32_t cur = p->job.cur[v];
+		double lambda = p->job.lambda[v];
+		p->next[v] = cur;
+		out->prob[v] = -1.0;
+		uint32_t want;
+		const char *why;
+		stn_head_out h;
+		memset(&h, 0, sizeof(h));
+		h.log_c = isfinite(o->prior_logc) ? o->prior_logc + o->delta : 0;
+		h.alpha = o->alpha;
+		h.s = o->s;
+		if (lambda <= 0) {
+			want = 1;
+			why = "no load";
+		} else if (fallback_all || o->n_obs == 0) {
+			want = p->ds2[v];
+			why = fallback_all ? "ds2" : "ds2, no evidence yet";
+		} else {
+			want = stn__head_min_parallelism(&h, log(lambda), p->tau,
+							 p->job.dag.ops[v].p_max);
+			why = "model";
+		}
+		if (want <= o->lo)
+			want = o->lo + 1;
+		if (o->hi && want > o->hi)
+			want = o->hi;
+		want = stn__policy_clamp(&p->job, v, want);
+		bool bottleneck = ow->label == STN_LABEL_BOTTLENECK;
+		if (want > cur) {
+			/* Up only for a bottleneck, or when the model is sure the current setting
+			 * is one; not back to where it was lowered from unless labelled. */
+			double prob_cur = o->n_obs ? stn__head_prob(&h, log(lambda), cur) : 1.0;
+			bool sure = prob_cur > 0.5 && o->last_down_p == 0;
+			if (!bottleneck && !sure)
+				want = cur;
+			if (cap && !bottleneck)
+				want = cur;
+		} else if (want < cur) {
+			/* Down only if clearly idle: hottest instance below idle_busy after the
+			 * move, at least L + 1, and not while anything is a bottleneck. */
+			double busy = ow->busy_max > 1.0 ? 1.0 : ow->busy_max;
+			double after = busy * pow((double)cur / want, o->alpha);
+			if (any_bottleneck || cap || after > p->idle_busy || o->n_obs == 0)
+				want = cur;
+			if (want < cur && busy * pow((double)cur / (cur - 1), o->alpha) <= p->idle_busy) {
+				/* clearly idle: go */
+			} else if (want < cur) {
+				want = cur;
+			}
+		}
+		if (want != cur) {
+			p->next[v] = want;
+			change = true;
+			if (want < cur)
+				o->last_down_p = cur;
+			stn__policy_reason(out, " op %u %u->%u (%s%s, bounds %u<p<=%u)",
+					   p->job.dag.ops[v].id, cur, want, bottleneck ? "bottleneck, " : "",
+					   why, o->lo, o->hi);
+		}
+		if (o->n_obs && lambda > 0)
+			out->prob[v] = stn__head_prob(&h, log(lambda), p->next[v]);
+	}
+	if (!change)
+		return STN_OK;
+	p->rounds++;
+apply:
+	for (size_t v = 0; v < n; v++) {
+		out->parallelism[v] = p->next[v];
+		if (!p->have_prior)
+			out->prob[v] = -1.0;
+		p->job.cur[v] = p->next[v];
+	}
+	note_decision(p);
+	p->warm_left = p->warm_up;
+	*decided = true;
+	return STN_OK;
+}
+
+/* New target rates: a bottleneck bound stays valid when the rate rises, a sufficiency bound
+ * when it falls; everything else is dropped. */
+static stn_status st_on_rates(stn_policy *p, const stn_dag *dag, stn_errbuf *eb)
+{
+	size_t n = p->job.dag.n_ops;
+	if (!dag || dag->n_ops != n)
+		return stn__fail(eb, STN_EINVAL, "streamtune: rate update for a different graph");
+	for (size_t v = 0; v < n; v++)
+		p->next[v] = 0;
+	double *old = p->job.lambda; /* reuse as scratch for the old targets */
+	for (size_t v = 0; v < n; v++)
+		old[v] = p->job.target_in[v];
+	stn_status st = stn__policy_job_rates(&p->job, dag, eb);
+	if (st != STN_OK)
+		return st;
+	for (size_t v = 0; v < n; v++) {
+		st_op *o = &p->op[v];
+		double now = p->job.target_in[v];
+		if (now > old[v] * 1.0001) {
+			o->hi = 0;
+		} else if (now < old[v] * 0.9999) {
+			o->lo = 0;
+		}
+		if (fabs(now - old[v]) > 1e-9 * (1 + old[v]))
+			o->last_down_p = 0;
+	}
+	p->rounds = 0;
+	return STN_OK;
+}
+
+static void st_destroy(stn_policy *p)
+{
+	if (!p)
+		return;
+	stn__free(p->op);
+	stn__free(p->next);
+	stn__free(p->ds2);
+	stn__policy_job_fini(&p->job);
+	stn__free(p);
+}
+
+const stn_policy_vtable stn__policy_streamtune = {
+	.name = "streamtune",
+	.create = st_create,
+	.on_window = st_on_window,
+	.on_rates = st_on_rates,
+	.destroy = st_destroy,
+};
