@@ -167,7 +167,7 @@ int bench_train(const stn_bench_opts *opts)
 		goto done;
 	}
 	stn__net_init_random(&n, opts->seed);
-	stn__nn_blas_threads(2);
+	stn__nn_blas_threads(1);
 	if (stn__train_fit(&n, &s, &o, &rep, &eb) != STN_OK) {
 		rc = stn_cli_error("bench train", "%s", eb.text);
 	} else {

@@ -189,7 +189,7 @@ static int run_demo(const demo_opts *o)
 	/* Rate factor per window: start, +60 %, then 80 % of the start. */
 	static const double steps[] = {1.0, 1.6, 0.8};
 	stn_sim_schedule sched = {STN_SCHED_STEPS, 0, 0, 0, 0, 30, steps, 3};
-	char hist[600], csv_path[600], json_path[600], bind[600], reason[600] = "none yet";
+	char hist[600], csv_path[600], json_path[600], bind[600], reason[STN_PROTO_MAX_TEXT + 32] = "none yet";
 	stn_endpoint_config ecfg;
 	stn_errbuf eb = {{0}};
 	stn_endpoint *ep = NULL;

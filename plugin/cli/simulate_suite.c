@@ -1,0 +1,240 @@
+/* simulate_suite: the closed-loop CLI of the evaluation protocol. */
+#include "simulate_suite.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "evaluate.h"
+#include "model.h"
+#include "policy.h"
+#include "sim.h"
+
+#define CMD "simulate"
+
+static int load_model(const char *path, stn_model *m, bool *have)
+{
+	*have = false;
+	if (!path)
+		return 0;
+	stn_errbuf eb = {{0}};
+	memset(m, 0, sizeof(*m));
+	if (stn__model_read(m, path, &eb) != STN_OK)
+		return stn_cli_error(CMD, "cannot read model %s: %s", path, eb.text);
+	*have = true;
+	return 0;
+}
+
+/* --policy P [--family F] [--ops N] [--windows N] [--seed N] [--model PATH] [--trace] */
+int stn_cli_simulate_policy(int argc, char **argv)
+{
+	const char *policy = NULL, *family = "nexmark", *model_path = NULL;
+	uint64_t ops = 0, windows = 600, seed = 1;
+	bool json = false;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		bool has = i + 1 < argc;
+		if (strcmp(a, "--policy") == 0 && has) {
+			policy = argv[++i];
+		} else if (strcmp(a, "--family") == 0 && has) {
+			family = argv[++i];
+		} else if (strcmp(a, "--model") == 0 && has) {
+			model_path = argv[++i];
+		} else if (strcmp(a, "--ops") == 0 && has) {
+			if (!stn_cli_parse_u64(CMD, a, argv[++i], &ops))
+				return 2;
+		} else if (strcmp(a, "--windows") == 0 && has) {
+			if (!stn_cli_parse_u64(CMD, a, argv[++i], &windows))
+				return 2;
+		} else if (strcmp(a, "--seed") == 0 && has) {
+			if (!stn_cli_parse_u64(CMD, a, argv[++i], &seed))
+				return 2;
+		} else if (strcmp(a, "--json") == 0) {
+			json = true;
+		} else {
+			return stn_cli_usage_error(CMD, "unknown or incomplete option '%s'", a);
+		}
+	}
+	if (!policy)
+		return stn_cli_usage_error(CMD, "--policy is required");
+	const stn_policy_vtable *vt = stn__policy_find(policy);
+	if (!vt)
+		return stn_cli_usage_error(CMD, "unknown policy '%s'", policy);
+	if (windows == 0 || windows > 1000000 || ops > 60)
+		return stn_cli_usage_error(CMD, "--windows 1..1000000, --ops 0..60");
+	stn_sim_family fam;
+	if (stn__sim_family_parse(family, &fam) != STN_OK)
+		return stn_cli_usage_error(CMD, "unknown family '%s'", family);
+	stn_model model;
+	bool have_model;
+	int rc = load_model(model_path, &model, &have_model);
+	if (rc)
+		return rc;
+	stn_errbuf eb = {{0}};
+	stn_sim_job job;
+	if (stn__sim_job_random(&job, fam, (uint32_t)ops, seed, &eb) != STN_OK) {
+		rc = stn_cli_error(CMD, "%s", eb.text);
+		goto cleanup_model;
+	}
+	double steps[4] = {1.0, 1.5, 0.8, 1.2};
+	stn_sim_schedule sched = {.kind = STN_SCHED_STEPS, .values = steps, .n_values = 4,
+				  .step_len = (uint32_t)(windows / 4 ? windows / 4 : 1)};
+	static const stn_policy_option local[] = {{"local_prior", 1.0}};
+	stn_sim_params params = stn__sim_params_default();
+	params.duration_ms = 10000;
+	stn_eval_run_opts ro = {.windows = windows, .w_stable = STN_EVAL_W_STABLE,
+				.episode_threshold = 0.05, .sim_seed = seed, .params = &params,
+				.model = have_model ? &model : NULL};
+	if (strcmp(vt->name, "streamtune") == 0 && !have_model) {
+		ro.opts = local;
+		ro.n_opts = 1;
+	}
+	stn_eval_result r;
+	if (stn__eval_run(vt, &job, &sched, &ro, &r, &eb) != STN_OK) {
+		rc = stn_cli_error(CMD, "%s", eb.text);
+		goto cleanup_job;
+	}
+	if (json)
+		printf("{\"policy\":\"%s\",\"ops\":%zu,\"episodes\":%llu,\"reconfigs_mean\":%.4f,"
+		       "\"reconfigs_max\":%llu,\"parallelism_over_oracle\":%.4f,"
+		       "\"bottleneck_windows_after_convergence\":%llu,"
+		       "\"time_to_stable_windows\":%.2f,\"seed\":%llu}\n",
+		       vt->name, job.dag.n_ops, (unsigned long long)r.episodes, r.reconfigs_mean,
+		       (unsigned long long)r.reconfigs_max, r.parallelism_over_oracle,
+		       (unsigned long long)r.bottleneck_windows_after_convergence,
+		       r.time_to_stable_windows, (unsigned long long)seed);
+	else
+		printf("%s on %s (%zu ops): %llu episodes, %llu converged, reconfigs mean %.2f max "
+		       "%llu, sum p / oracle %.3f, bottleneck windows after convergence %llu, "
+		       "time to stable %.1f windows\n",
+		       vt->name, family, job.dag.n_ops, (unsigned long long)r.episodes,
+		       (unsigned long long)r.converged_episodes, r.reconfigs_mean,
+		       (unsigned long long)r.reconfigs_max, r.parallelism_over_oracle,
+		       (unsigned long long)r.bottleneck_windows_after_convergence,
+		       r.time_to_stable_windows);
+	rc = 0;
+cleanup_job:
+	stn__sim_job_fini(&job);
+cleanup_model:
+	if (have_model)
+		stn__model_fini(&model);
+	return rc;
+}
+
+/* --suite [--quick] [--jobs N] [--windows N] [--seed N] [--model PATH] [--csv PATH] [--json] */
+int stn_cli_simulate_suite(int argc, char **argv)
+{
+	uint64_t jobs = 54, windows = 600, seed = 42;
+	const char *csv = NULL, *model_path = NULL;
+	bool json = false, quick = false;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		bool has = i + 1 < argc;
+		if (strcmp(a, "--suite") == 0) {
+			continue;
+		} else if (strcmp(a, "--quick") == 0) {
+			quick = true;
+		} else if (strcmp(a, "--json") == 0) {
+			json = true;
+		} else if (strcmp(a, "--csv") == 0 && has) {
+			csv = argv[++i];
+		} else if (strcmp(a, "--model") == 0 && has) {
+			model_path = argv[++i];
+		} else if (strcmp(a, "--jobs") == 0 && has) {
+			if (!stn_cli_parse_u64(CMD, a, argv[++i], &jobs))
+				return 2;
+		} else if (strcmp(a, "--windows") == 0 && has) {
+			if (!stn_cli_parse_u64(CMD, a, argv[++i], &windows))
+				return 2;
+		} else if (strcmp(a, "--seed") == 0 && has) {
+			if (!stn_cli_parse_u64(CMD, a, argv[++i], &seed))
+				return 2;
+		} else {
+			return stn_cli_usage_error(CMD, "unknown or incomplete option '%s'", a);
+		}
+	}
+	if (quick) {
+		jobs = 8;
+		windows = 300;
+	}
+	if (jobs == 0 || jobs > 10000 || windows == 0 || windows > 1000000)
+		return stn_cli_usage_error(CMD, "--jobs 1..10000, --windows 1..1000000");
+	stn_model model;
+	bool have_model;
+	int rc = load_model(model_path, &model, &have_model);
+	if (rc)
+		return rc;
+	stn_suite_opts so = {.n_jobs = (size_t)jobs, .windows = windows, .seed = seed,
+			     .model = have_model ? &model : NULL};
+	stn_suite_row rows[16];
+	size_t n_rows = 0;
+	stn_errbuf eb = {{0}};
+	if (stn__eval_suite(&so, rows, &n_rows, &eb) != STN_OK) {
+		rc = stn_cli_error(CMD, "%s", eb.text);
+		goto cleanup_model;
+	}
+	if (csv) {
+		FILE *f = fopen(csv, "w");
+		if (!f) {
+			rc = stn_cli_error(CMD, "cannot write %s", csv);
+			goto cleanup_model;
+		}
+		fprintf(f, "policy,episodes,converged_fraction,reconfigs_mean,reconfigs_max,"
+			   "parallelism_over_oracle,bottleneck_windows_after_convergence,"
+			   "time_to_stable_windows,safety_violations,decide_us_per_window\n");
+		for (size_t k = 0; k < n_rows; k++) {
+			const stn_eval_result *t = &rows[k].total;
+			fprintf(f, "%s,%llu,%.4f,%.4f,%llu,%.4f,%llu,%.2f,%llu,%.2f\n", rows[k].policy,
+				(unsigned long long)t->episodes, rows[k].converged_fraction,
+				t->reconfigs_mean, (unsigned long long)t->reconfigs_max,
+				rows[k].parallelism_over_oracle,
+				(unsigned long long)t->bottleneck_windows_after_convergence,
+				t->time_to_stable_windows, (unsigned long long)t->safety_violations,
+				t->windows ? t->decide_seconds * 1e6 / t->windows : 0);
+		}
+		if (fclose(f) != 0) {
+			rc = stn_cli_error(CMD, "cannot write %s", csv);
+			goto cleanup_model;
+		}
+	}
+	if (json) {
+		printf("{\"policies\": {");
+		for (size_t k = 0; k < n_rows; k++) {
+			const stn_eval_result *t = &rows[k].total;
+			printf("%s\"%s\": {\"reconfigs_mean\": %.4f, \"reconfigs_max\": %llu, "
+			       "\"parallelism_over_oracle\": %.4f, "
+			       "\"bottleneck_windows_after_convergence\": %llu, "
+			       "\"time_to_stable_windows\": %.2f, \"converged_fraction\": %.4f, "
+			       "\"episodes\": %llu}",
+			       k ? ", " : "", rows[k].policy, t->reconfigs_mean,
+			       (unsigned long long)t->reconfigs_max, rows[k].parallelism_over_oracle,
+			       (unsigned long long)t->bottleneck_windows_after_convergence,
+			       t->time_to_stable_windows, rows[k].converged_fraction,
+			       (unsigned long long)t->episodes);
+		}
+		printf("}, \"jobs\": %llu, \"seed\": %llu, \"windows\": %llu}\n",
+		       (unsigned long long)jobs, (unsigned long long)seed,
+		       (unsigned long long)windows);
+	} else {
+		printf("%-17s %8s %9s %8s %8s %9s %10s %9s\n", "policy", "episodes", "converged",
+		       "reconf", "reconf", "sum p /", "bottleneck", "time to");
+		printf("%-17s %8s %9s %8s %8s %9s %10s %9s\n", "", "", "", "mean", "max", "oracle",
+		       "after conv", "stable");
+		for (size_t k = 0; k < n_rows; k++) {
+			const stn_eval_result *t = &rows[k].total;
+			printf("%-17s %8llu %8.1f%% %8.2f %8llu %9.3f %10llu %9.1f\n", rows[k].policy,
+			       (unsigned long long)t->episodes, 100.0 * rows[k].converged_fraction,
+			       t->reconfigs_mean, (unsigned long long)t->reconfigs_max,
+			       rows[k].parallelism_over_oracle,
+			       (unsigned long long)t->bottleneck_windows_after_convergence,
+			       t->time_to_stable_windows);
+		}
+		printf("%llu jobs, %llu windows each, seed %llu\n", (unsigned long long)jobs,
+		       (unsigned long long)windows, (unsigned long long)seed);
+	}
+	rc = 0;
+cleanup_model:
+	if (have_model)
+		stn__model_fini(&model);
+	return rc;
+}

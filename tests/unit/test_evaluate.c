@@ -1,0 +1,103 @@
+/* evaluate: episode and convergence accounting on scripted sequences, and one closed run. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "evaluate.h"
+
+static void test_scripted_episodes(void **state)
+{
+	(void)state;
+	stn_eval_acc a;
+	stn__eval_acc_init(&a, 10);
+	/* episode 1: two reconfigurations, then stable; a bottleneck after convergence */
+	stn__eval_acc_window(&a, true, true, true, 8, 10);
+	stn__eval_acc_window(&a, false, true, false, 9, 10);
+	for (int i = 0; i < 11; i++)
+		stn__eval_acc_window(&a, false, false, false, 11, 10);
+	stn__eval_acc_window(&a, false, false, true, 11, 10);
+	/* episode 2: reconfigures every window, never converges */
+	for (int i = 0; i < 5; i++)
+		stn__eval_acc_window(&a, i == 0, true, false, 10, 10);
+	stn__eval_acc_finish(&a);
+	stn_eval_result r;
+	stn__eval_acc_result(&a, &r);
+	assert_int_equal(r.episodes, 2);
+	assert_int_equal(r.converged_episodes, 1);
+	assert_int_equal(r.reconfigs_total, 7);
+	assert_int_equal(r.reconfigs_max, 5);
+	assert_true(r.reconfigs_mean > 3.49 && r.reconfigs_mean < 3.51);
+	assert_true(r.parallelism_over_oracle > 1.099 && r.parallelism_over_oracle < 1.101);
+	assert_int_equal(r.bottleneck_windows_after_convergence, 1);
+	/* converged after 2 windows; the unconverged one counts its 5 windows */
+	assert_true(r.time_to_stable_windows > 3.49 && r.time_to_stable_windows < 3.51);
+}
+
+static void test_bottleneck_breaks_stable_run(void **state)
+{
+	(void)state;
+	stn_eval_acc a;
+	stn__eval_acc_init(&a, 10);
+	for (int i = 0; i < 9; i++)
+		stn__eval_acc_window(&a, i == 0, false, false, 5, 5);
+	stn__eval_acc_window(&a, false, false, true, 5, 5); /* the 10th is a bottleneck */
+	for (int i = 0; i < 9; i++)
+		stn__eval_acc_window(&a, false, false, false, 5, 5);
+	stn__eval_acc_finish(&a);
+	stn_eval_result r;
+	stn__eval_acc_result(&a, &r);
+	assert_int_equal(r.episodes, 1);
+	assert_int_equal(r.converged_episodes, 0);
+	assert_true(r.time_to_stable_windows > 18.9 && r.time_to_stable_windows < 19.1);
+	/* one more stable window converges it, counted from window 10 */
+	stn__eval_acc_init(&a, 10);
+	for (int i = 0; i < 9; i++)
+		stn__eval_acc_window(&a, i == 0, false, false, 5, 5);
+	stn__eval_acc_window(&a, false, false, true, 5, 5);
+	for (int i = 0; i < 10; i++)
+		stn__eval_acc_window(&a, false, false, false, 5, 5);
+	stn__eval_acc_finish(&a);
+	stn__eval_acc_result(&a, &r);
+	assert_int_equal(r.converged_episodes, 1);
+	assert_true(r.time_to_stable_windows > 9.9 && r.time_to_stable_windows < 10.1);
+	assert_true(r.parallelism_over_oracle > 0.999 && r.parallelism_over_oracle < 1.001);
+}
+
+static void test_run_static_and_ds2(void **state)
+{
+	(void)state;
+	stn_errbuf eb = {{0}};
+	stn_sim_job job;
+	assert_int_equal(stn__sim_job_random(&job, STN_SIM_Q3, 0, 7, &eb), STN_OK);
+	double steps[2] = {1.0, 1.6};
+	stn_sim_schedule sched = {.kind = STN_SCHED_STEPS, .values = steps, .n_values = 2,
+				  .step_len = 60};
+	stn_eval_run_opts ro = {.windows = 120, .w_stable = 10, .episode_threshold = 0.05,
+				.sim_seed = 3};
+	stn_eval_result r;
+	assert_int_equal(stn__eval_run(stn__policy_find("static"), &job, &sched, &ro, &r, &eb),
+			 STN_OK);
+	assert_int_equal(r.episodes, 2);
+	assert_int_equal(r.reconfigs_total, 0);
+	assert_int_equal(r.windows, 120);
+	assert_int_equal(stn__eval_run(stn__policy_find("ds2"), &job, &sched, &ro, &r, &eb),
+			 STN_OK);
+	assert_int_equal(r.episodes, 2);
+	assert_true(r.reconfigs_total >= 1); /* the rate step needs more parallelism */
+	assert_int_equal(r.safety_violations, 0);
+	stn__sim_job_fini(&job);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_scripted_episodes),
+		cmocka_unit_test(test_bottleneck_breaks_stable_run),
+		cmocka_unit_test(test_run_static_and_ds2),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
