@@ -17,6 +17,7 @@
 typedef struct demo_opts {
 	const char *policy;
 	const char *out_dir;
+	const char *model_path;
 	stn_sim_family family;
 	uint64_t seed;
 	uint64_t windows;
@@ -36,6 +37,8 @@ static void usage(FILE *f)
 		"  --windows N     windows to run (default 90)\n"
 		"  --seed N        seed of the job and its noise (default 7)\n"
 		"  --delay-ms N    pause between windows, to watch (default 30)\n"
+		"  --model FILE    pre-trained model for the streamtune policy (default: none, DS2\n"
+		"                  fallback)\n"
 		"  --out DIR       where history.sqlite, windows.csv and summary.json go\n"
 		"                  (default runs/demo)\n");
 }
@@ -221,6 +224,7 @@ static int run_demo(const demo_opts *o)
 	memset(&ecfg, 0, sizeof(ecfg));
 	ecfg.bind = bind;
 	ecfg.history_path = hist;
+	ecfg.model_path = o->model_path;
 	ecfg.synchronous_full = false;
 	ecfg.logger = stn__logger_default();
 	ecfg.logger.level = STN_LOG_WARN;
@@ -338,7 +342,7 @@ out:
 
 int cmd_demo(int argc, char **argv)
 {
-	demo_opts o = {"streamtune", "runs/demo", STN_SIM_Q5, 7, 90, 30};
+	demo_opts o = {"streamtune", "runs/demo", NULL, STN_SIM_Q5, 7, 90, 30};
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -353,6 +357,8 @@ int cmd_demo(int argc, char **argv)
 		i++;
 		if (strcmp(a, "--policy") == 0) {
 			o.policy = val;
+		} else if (strcmp(a, "--model") == 0) {
+			o.model_path = val;
 		} else if (strcmp(a, "--out") == 0) {
 			o.out_dir = val;
 		} else if (strcmp(a, "--family") == 0) {

@@ -18,6 +18,8 @@ static void usage(FILE *f)
 		"committed first).\n\n"
 		"  --bind ENDPOINT       e.g. tcp://127.0.0.1:5555, tcp://*:5555, ipc:///tmp/stn.sock\n"
 		"  --history FILE        SQLite history, created if missing\n"
+		"  --model FILE          pre-trained model for the streamtune policy (without one it\n"
+		"                        falls back to DS2 and says so in its decisions)\n"
 		"  --sync full|normal    full: fsync every group commit (survives power loss);\n"
 		"                        normal: WAL without fsync per commit (survives a crash of\n"
 		"                        the process, not of the machine). Default: full\n"
@@ -61,6 +63,8 @@ int cmd_serve(int argc, char **argv)
 			cfg.bind = val;
 		} else if (strcmp(a, "--history") == 0 && val != NULL) {
 			cfg.history_path = val;
+		} else if (strcmp(a, "--model") == 0 && val != NULL) {
+			cfg.model_path = val;
 		} else if (strcmp(a, "--sync") == 0 && val != NULL) {
 			if (strcmp(val, "full") != 0 && strcmp(val, "normal") != 0)
 				return stn_cli_usage_error("serve", "--sync takes full or normal");

@@ -12,6 +12,7 @@
 #include "dag.h"
 #include "history.h"
 #include "label.h"
+#include "model.h"
 #include "policy.h"
 #include "proto.h"
 #include "window.h"
@@ -72,7 +73,8 @@ struct stn_endpoint {
 	pthread_t thread;
 	bool thread_started;
 	stn_history *hist;
-	const void *model;      /* shared by the jobs' policies; NULL: policies fall back */
+	stn_model model;        /* shared by the jobs' policies */
+	bool have_model;
 	stn_proto_limits limits;
 	uint64_t started_ms;
 
@@ -475,7 +477,7 @@ static void on_register(stn_endpoint *ep, const peer_id *from, stn_msg_register 
 		send_error(ep, from, STN_ETOOBIG, r->id, r->job, "endpoint serves too many jobs");
 		return;
 	}
-	rv = pv->create(&r->dag, popts, r->n_opts, ep->model, &pol, &eb);
+	rv = pv->create(&r->dag, popts, r->n_opts, ep->have_model ? &ep->model : NULL, &pol, &eb);
 	if (rv != STN_OK) {
 		send_error(ep, from, STN_EPOLICY, r->id, r->job, eb.text);
 		return;
@@ -875,6 +877,8 @@ static void endpoint_free(stn_endpoint *ep)
 	if (ep->zctx != NULL)
 		zmq_ctx_term(ep->zctx);
 	stn__history_close(ep->hist);
+	if (ep->have_model)
+		stn__model_fini(&ep->model);
 	for (size_t i = 0; i < ep->n_jobs; i++)
 		job_free(ep->jobs[i]);
 	stn__free(ep->jobs);
@@ -923,6 +927,12 @@ stn_status stn__endpoint_start(const stn_endpoint_config *cfg, stn_endpoint **ou
 	rv = stn__history_open(cfg->history_path, &hopts, &ep->hist, eb);
 	if (rv != STN_OK)
 		goto out_free;
+	if (cfg->model_path != NULL) {
+		rv = stn__model_read(&ep->model, cfg->model_path, eb);
+		if (rv != STN_OK)
+			goto out_free;
+		ep->have_model = true;
+	}
 
 	ep->zctx = zmq_ctx_new();
 	if (ep->zctx == NULL) {

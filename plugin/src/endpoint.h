@@ -20,6 +20,7 @@ typedef struct stn_endpoint stn_endpoint;
 typedef struct stn_endpoint_config {
 	const char *bind;            /* ZeroMQ endpoint; borrowed for the call */
 	const char *history_path;    /* borrowed for the call */
+	const char *model_path;      /* NULL: no model (the streamtune policy falls back to DS2) */
 	uint32_t max_msg_bytes;      /* announced limit; 0: 16 MiB */
 	uint32_t commit_interval_us; /* group-commit latency bound under load; 0: 2000 */
 	uint32_t window_timeout_ms;  /* an incomplete window closes after this; 0: 5000 */

@@ -1,0 +1,329 @@
+/* streamtune simulate: run a policy on a simulated job (sim.h) and print its windows as CSV.
+ * Policies sit in a small table so a closed loop (--policy P) and --suite can be added. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "cli.h"
+#include "sim.h"
+
+#define CMD "simulate"
+
+/* A policy sees the simulator after each window and may write a new configuration into p
+ * (n_ops entries, pre-filled with the current one); returns true if it decided a change. */
+typedef bool (*sim_policy_fn)(void *state, const stn_sim *sim, uint32_t *p);
+
+typedef struct sim_policy {
+	const char *name;
+	sim_policy_fn decide;
+	const char *summary;
+} sim_policy;
+
+static bool policy_static(void *state, const stn_sim *sim, uint32_t *p)
+{
+	(void)state;
+	(void)sim;
+	(void)p;
+	return false;
+}
+
+static const sim_policy policies[] = {
+	{"static", policy_static, "keep the start parallelism (the oracle at factor 1)"},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: streamtune simulate --family F [--schedule S] [--seed N] [--windows N]\n"
+		"                           [--policy P] [--ops N] [--csv FILE]\n\n"
+		"Simulates a job of family F with known capacities and prints one CSV row per\n"
+		"window: window, rate factor, total source rate, lag, and per operator its\n"
+		"parallelism, busy_max, rate_in, backlog, label and oracle parallelism.\n\n"
+		"  --family F    q0..q8 (Nexmark query graphs), nexmark (one of them), random\n"
+		"  --schedule S  rate factor over the nominal source rates (default constant:1):\n"
+		"                constant:F | steps:F1,F2,..[@LEN] (LEN windows each, default 20)\n"
+		"                square:LO,HI[@PERIOD] (default 40) | sine:MEAN,AMP[@PERIOD]\n"
+		"                (default 60) | trace:FILE (factors separated by space/comma/newline)\n"
+		"  --seed N      job and noise seed (default 1)\n"
+		"  --windows N   windows to run, 1..1000000 (default 100)\n"
+		"  --policy P    ");
+	for (size_t i = 0; i < sizeof(policies) / sizeof(policies[0]); i++)
+		fprintf(f, "%s%s (%s)", i ? ", " : "", policies[i].name, policies[i].summary);
+	fprintf(f, "\n"
+		   "  --ops N       operators of a random DAG, 3..60 (default: drawn from the seed)\n"
+		   "  --csv FILE    write the CSV there instead of standard output\n");
+}
+
+/* Parses "a,b,c" into values (at most cap); false on a bad number. */
+static bool parse_list(const char *s, double *v, size_t cap, size_t *n)
+{
+	*n = 0;
+	while (*s) {
+		char *end;
+		errno = 0;
+		double x = strtod(s, &end);
+		if (end == s || errno != 0 || !isfinite(x) || x < 0 || *n >= cap)
+			return false;
+		v[(*n)++] = x;
+		s = end;
+		while (*s == ',' || *s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+			s++;
+	}
+	return *n > 0;
+}
+
+/* Splits "body@N" into body and N (default dflt). */
+static bool split_period(char *body, uint32_t dflt, uint32_t *out)
+{
+	char *at = strchr(body, '@');
+	*out = dflt;
+	if (!at)
+		return true;
+	*at = '\0';
+	char *end;
+	errno = 0;
+	unsigned long n = strtoul(at + 1, &end, 10);
+	if (*end != '\0' || end == at + 1 || errno != 0 || n == 0 || n > 1000000)
+		return false;
+	*out = (uint32_t)n;
+	return true;
+}
+
+static int parse_schedule(const char *arg, stn_sim_schedule *sc, double **values)
+{
+	char buf[4096];
+	memset(sc, 0, sizeof(*sc));
+	*values = NULL;
+	if (strlen(arg) >= sizeof(buf))
+		return stn_cli_usage_error(CMD, "--schedule too long");
+	strcpy(buf, arg);
+	char *colon = strchr(buf, ':');
+	char *body = colon ? colon + 1 : buf + strlen(buf);
+	if (colon)
+		*colon = '\0';
+	double v[64];
+	size_t n = 0;
+	if (strcmp(buf, "constant") == 0) {
+		sc->kind = STN_SCHED_CONSTANT;
+		sc->level = 1.0;
+		if (*body && (!parse_list(body, v, 1, &n) || n != 1))
+			return stn_cli_usage_error(CMD, "constant:F needs one factor >= 0");
+		if (n)
+			sc->level = v[0];
+		return 0;
+	}
+	if (strcmp(buf, "steps") == 0) {
+		sc->kind = STN_SCHED_STEPS;
+		if (!split_period(body, 20, &sc->step_len) || !parse_list(body, v, 64, &n))
+			return stn_cli_usage_error(CMD, "steps:F1,F2,..[@LEN] needs 1..64 factors");
+	} else if (strcmp(buf, "square") == 0 || strcmp(buf, "sine") == 0) {
+		bool sq = buf[1] == 'q';
+		sc->kind = sq ? STN_SCHED_SQUARE : STN_SCHED_SINE;
+		if (!split_period(body, sq ? 40 : 60, &sc->period) || !parse_list(body, v, 2, &n) ||
+		    n != 2)
+			return stn_cli_usage_error(CMD, "%s needs two factors, e.g. %s", buf,
+						   sq ? "square:0.5,1.5@40" : "sine:1,0.4@60");
+		sc->level = v[0];
+		if (sq)
+			sc->high = v[1];
+		else
+			sc->amp = v[1];
+		return 0;
+	} else if (strcmp(buf, "trace") == 0) {
+		sc->kind = STN_SCHED_TRACE;
+		FILE *f = fopen(body, "r");
+		if (!f)
+			return stn_cli_error(CMD, "cannot open trace '%s': %s", body, strerror(errno));
+		double *tv = stn__malloc_array(STN_SIM_SCHED_MAX_VALUES, sizeof(double));
+		size_t tn = 0;
+		int bad = 0;
+		if (!tv) {
+			fclose(f);
+			return stn_cli_error(CMD, "out of memory");
+		}
+		for (;;) {
+			double x;
+			int r = fscanf(f, " %lf ,", &x);
+			if (r == EOF)
+				break;
+			if (r != 1 || !isfinite(x) || x < 0 || tn >= STN_SIM_SCHED_MAX_VALUES) {
+				bad = 1;
+				break;
+			}
+			tv[tn++] = x;
+		}
+		fclose(f);
+		if (bad || tn == 0) {
+			stn__free(tv);
+			return stn_cli_usage_error(CMD,
+						   "trace '%s': need 1..%u factors >= 0, separated "
+						   "by spaces, commas or newlines",
+						   body, STN_SIM_SCHED_MAX_VALUES);
+		}
+		*values = tv;
+		sc->values = tv;
+		sc->n_values = tn;
+		return 0;
+	} else {
+		return stn_cli_usage_error(CMD, "unknown schedule '%s' (constant, steps, square, sine, "
+					   "trace)", buf);
+	}
+	double *cv = stn__malloc_array(n, sizeof(double));
+	if (!cv)
+		return stn_cli_error(CMD, "out of memory");
+	memcpy(cv, v, n * sizeof(double));
+	*values = cv;
+	sc->values = cv;
+	sc->n_values = n;
+	return 0;
+}
+
+static void csv_header(FILE *out, const stn_dag *d)
+{
+	fprintf(out, "window,factor,source_rate,lag_ms");
+	for (size_t v = 0; v < d->n_ops; v++) {
+		const char *nm = d->ops[v].name[0] ? d->ops[v].name : "op";
+		static const char *const cols[] = {"p", "busy_max", "rate_in", "backlog", "label",
+						   "oracle_p"};
+		for (size_t c = 0; c < 6; c++)
+			fprintf(out, ",%zu_%s_%s", v, nm, cols[c]);
+	}
+	fputc('\n', out);
+}
+
+static const char *label_name(int l)
+{
+	return l == STN_LABEL_BOTTLENECK ? "bottleneck" : l == STN_LABEL_OK ? "ok" : "none";
+}
+
+int cmd_simulate(int argc, char **argv)
+{
+	const char *family = NULL, *schedule = "constant:1", *policy = "static", *csv = NULL;
+	uint64_t seed = 1, windows = 100, ops = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (stn_cli_is_help(a)) {
+			usage(stdout);
+			return 0;
+		}
+		if (i + 1 >= argc)
+			return stn_cli_usage_error(CMD, "'%s' needs a value (or unknown option)", a);
+		const char *val = argv[++i];
+		if (strcmp(a, "--family") == 0)
+			family = val;
+		else if (strcmp(a, "--schedule") == 0)
+			schedule = val;
+		else if (strcmp(a, "--policy") == 0)
+			policy = val;
+		else if (strcmp(a, "--csv") == 0)
+			csv = val;
+		else if (strcmp(a, "--seed") == 0) {
+			if (!stn_cli_parse_u64(CMD, a, val, &seed))
+				return 2;
+		} else if (strcmp(a, "--windows") == 0) {
+			if (!stn_cli_parse_u64(CMD, a, val, &windows))
+				return 2;
+			if (windows < 1 || windows > 1000000)
+				return stn_cli_usage_error(CMD, "--windows must be 1..1000000");
+		} else if (strcmp(a, "--ops") == 0) {
+			if (!stn_cli_parse_u64(CMD, a, val, &ops))
+				return 2;
+			if (ops < 3 || ops > 60)
+				return stn_cli_usage_error(CMD, "--ops must be 3..60");
+		} else {
+			return stn_cli_usage_error(CMD, "unknown option '%s' (see --help)", a);
+		}
+	}
+	if (!family)
+		return stn_cli_usage_error(CMD, "--family is required (q0..q8, nexmark, random)");
+	stn_sim_family fam;
+	if (stn__sim_family_parse(family, &fam) != STN_OK)
+		return stn_cli_usage_error(CMD, "unknown family '%s' (q0..q8, nexmark, random)",
+					   family);
+	if (ops && fam != STN_SIM_RANDOM)
+		return stn_cli_usage_error(CMD, "--ops applies to --family random only");
+	const sim_policy *pol = NULL;
+	for (size_t i = 0; i < sizeof(policies) / sizeof(policies[0]); i++)
+		if (strcmp(policy, policies[i].name) == 0)
+			pol = &policies[i];
+	if (!pol)
+		return stn_cli_usage_error(CMD, "unknown policy '%s' (only 'static' so far)", policy);
+
+	stn_sim_schedule sc;
+	double *values = NULL;
+	int rc = parse_schedule(schedule, &sc, &values);
+	if (rc != 0)
+		return rc;
+	stn_errbuf eb;
+	stn_sim_job job;
+	stn_sim *sim = NULL;
+	FILE *out = stdout;
+	uint32_t *orc = NULL, *p = NULL;
+	rc = 1;
+	if (stn__sim_job_random(&job, fam, (uint32_t)ops, seed, &eb) != STN_OK) {
+		stn__free(values);
+		return stn_cli_error(CMD, "%s", eb.text);
+	}
+	if (stn__sim_create(&sim, &job, NULL, &sc, seed ^ 0x9e3779b97f4a7c15ull, &eb) != STN_OK) {
+		stn_cli_error(CMD, "%s", eb.text);
+		goto cleanup_job;
+	}
+	size_t n = job.dag.n_ops;
+	orc = stn__calloc(n, sizeof(uint32_t));
+	p = stn__calloc(n, sizeof(uint32_t));
+	if (!orc || !p) {
+		stn_cli_error(CMD, "out of memory");
+		goto cleanup_sim;
+	}
+	if (csv) {
+		out = fopen(csv, "w");
+		if (!out) {
+			stn_cli_error(CMD, "cannot write '%s': %s", csv, strerror(errno));
+			goto cleanup_sim;
+		}
+	}
+	const stn_dag *d = stn__sim_dag(sim);
+	csv_header(out, d);
+	for (uint64_t t = 0; t < windows; t++) {
+		double f = stn__sim_factor(sim, t);
+		if (stn__sim_step(sim, &eb) != STN_OK) {
+			stn_cli_error(CMD, "window %llu: %s", (unsigned long long)t, eb.text);
+			goto cleanup_out;
+		}
+		stn__sim_oracle(sim, f, orc);
+		const stn_window *w = stn__sim_window(sim);
+		double src = 0.0;
+		for (size_t v = 0; v < n; v++)
+			if (d->ops[v].kind == STN_KIND_SOURCE)
+				src += d->ops[v].source_rate * f;
+		fprintf(out, "%llu,%.4f,%.2f,%.2f", (unsigned long long)t, f, src, w->lag_ms);
+		for (size_t v = 0; v < n; v++) {
+			const stn_op_window *o = &w->ops[v];
+			fprintf(out, ",%u,%.4f,%.2f,%.1f,%s,%u", o->parallelism, o->busy_max,
+				o->rate_in, o->backlog_sum, label_name(o->label), orc[v]);
+		}
+		fputc('\n', out);
+		for (size_t v = 0; v < n; v++)
+			p[v] = d->ops[v].parallelism;
+		if (pol->decide(NULL, sim, p) && stn__sim_set_parallelism(sim, p, &eb) != STN_OK) {
+			stn_cli_error(CMD, "policy %s: %s", pol->name, eb.text);
+			goto cleanup_out;
+		}
+	}
+	rc = 0;
+cleanup_out:
+	if (out != stdout && fclose(out) != 0 && rc == 0)
+		rc = stn_cli_error(CMD, "cannot write '%s'", csv);
+	if (out == stdout)
+		fflush(stdout);
+cleanup_sim:
+	stn__free(orc);
+	stn__free(p);
+	stn__sim_destroy(sim);
+cleanup_job:
+	stn__sim_job_fini(&job);
+	stn__free(values);
+	return rc;
+}
