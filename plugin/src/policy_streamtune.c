@@ -115,7 +115,7 @@ static stn_status st_create(const stn_dag *dag, const stn_policy_option *opts, s
 	    !stn__policy_opt(opts, n_opts, "warm_up", 2.0, 0.0, 1000.0, &wu, eb) ||
 	    !stn__policy_opt(opts, n_opts, "max_rounds", 4.0, 1.0, 1000.0, &mr, eb) ||
 	    !stn__policy_opt(opts, n_opts, "reconfigs_per_hour", 20.0, 1.0, 3600.0, &cap, eb) ||
-	    !stn__policy_opt(opts, n_opts, "idle_busy", 0.75, 0.05, 1.0, &idle, eb) ||
+	    !stn__policy_opt(opts, n_opts, "idle_busy", 0.8, 0.05, 1.0, &idle, eb) ||
 	    !stn__policy_opt(opts, n_opts, "full_load", 0.95, 0.5, 1.0, &full, eb) ||
 	    !stn__policy_opt(opts, n_opts, "local_prior", 0.0, 0.0, 1.0, &local, eb) ||
 	    !stn__policy_opt(opts, n_opts, "sharpness", 25.0, 1.0, 1000.0, &sharp, eb))

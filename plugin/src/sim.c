@@ -806,6 +806,7 @@ void stn__sim_dataset_fini(stn_sim_dataset *ds)
 	for (size_t j = 0; j < ds->n_jobs; j++) {
 		stn__dag_fini(&ds->jobs[j].dag);
 		stn__free(ds->jobs[j].oracle);
+		stn__free(ds->jobs[j].truth);
 	}
 	for (size_t i = 0; i < ds->n_windows; i++) {
 		stn__free(ds->windows[i].lambda);
@@ -834,14 +835,16 @@ static stn_status dataset_job(stn_sim_dataset *ds, const stn_sim_dataset_opts *o
 	dj->family = job.family;
 	dj->seed = seed;
 	dj->oracle = stn__calloc(n, sizeof(uint32_t));
+	dj->truth = stn__malloc_array(n, sizeof(stn_sim_truth));
 	p = stn__calloc(n, sizeof(uint32_t));
-	if (!dj->oracle || !p) {
+	if (!dj->oracle || !dj->truth || !p) {
 		st = stn__fail(eb, STN_ENOMEM, "sim: out of memory");
 		goto cleanup_job;
 	}
 	st = stn__dag_copy(&dj->dag, &job.dag);
 	if (st != STN_OK)
 		goto cleanup_job;
+	memcpy(dj->truth, job.truth, n * sizeof(stn_sim_truth));
 	stn__sim_job_oracle(&job, 1.0, dj->oracle);
 	size_t warm = 2;
 	for (size_t c = 0; c < o->configs_per_job; c++) {

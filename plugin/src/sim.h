@@ -119,6 +119,7 @@ typedef struct stn_sim_ds_job {
 	stn_sim_family family;
 	uint64_t seed;
 	uint32_t *oracle;       /* n_ops, at factor 1 */
+	stn_sim_truth *truth;   /* n_ops, the true capacities (for evaluation) */
 } stn_sim_ds_job;
 
 typedef struct stn_sim_ds_window {

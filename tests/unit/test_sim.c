@@ -289,6 +289,22 @@ static void test_dataset(void **state)
 	assert_true(ds.n_ok * 10 >= labelled);
 	print_message("dataset: %zu windows, bottleneck %zu ok %zu none %zu\n", ds.n_windows,
 		      ds.n_bottleneck, ds.n_ok, ds.n_none);
+	/* Labels agree with the truth: a bottleneck lacks capacity, an OK operator has it
+	 * (a few OK windows may sit within a hair of the capacity). */
+	size_t ok_enough = 0;
+	for (size_t i = 0; i < ds.n_windows; i++) {
+		const stn_sim_ds_window *w = &ds.windows[i];
+		const stn_sim_ds_job *j = &ds.jobs[w->job];
+		for (size_t v = 0; v < j->dag.n_ops; v++) {
+			double cap = stn__sim_capacity(&j->truth[v], w->p[v]);
+			assert_true(w->p[v] >= 1 && w->p[v] <= j->dag.ops[v].p_max);
+			if (w->label[v] == STN_LABEL_BOTTLENECK)
+				assert_true(cap < w->lambda[v]);
+			if (w->label[v] == STN_LABEL_OK)
+				ok_enough += cap >= w->lambda[v];
+		}
+	}
+	assert_true(ok_enough * 100 >= ds.n_ok * 99);
 	assert_int_equal(stn__sim_dataset_generate(&ds2, &o, &eb), STN_OK);
 	assert_int_equal(ds2.n_bottleneck, ds.n_bottleneck);
 	size_t n = ds.jobs[ds.windows[7].job].dag.n_ops;

@@ -1,0 +1,383 @@
+/* policies: each baseline's published rule on hand-computed cases; safety properties of every
+ * policy on many random simulated jobs; streamtune's DS2 fallback without a usable model. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <string.h>
+
+#include "evaluate.h"
+#include "model.h"
+#include "policy.h"
+
+uint32_t stn__flink_align(uint32_t kg, uint32_t target, uint32_t region_end);
+
+/* A chain of n operators; op 0 is the source at rate. */
+static void chain(stn_dag *d, size_t n, double rate, const double *sel, const uint32_t *p,
+		  stn_partitioning part)
+{
+	stn_errbuf eb = {{0}};
+	stn__dag_init(d);
+	for (size_t i = 0; i < n; i++) {
+		stn_op op;
+		memset(&op, 0, sizeof(op));
+		op.id = (uint32_t)(10 + i);
+		op.kind = i == 0 ? STN_KIND_SOURCE : (i + 1 == n ? STN_KIND_SINK : STN_KIND_MAP);
+		op.selectivity = sel[i];
+		op.source_rate = i == 0 ? rate : 0;
+		op.parallelism = p[i];
+		op.p_max = 64;
+		assert_int_equal(stn__dag_add_op(d, &op, &eb), STN_OK);
+		if (i > 0)
+			assert_int_equal(stn__dag_add_edge(d, (uint32_t)(i - 1), (uint32_t)i, part, &eb),
+					 STN_OK);
+	}
+}
+
+static void window_of(stn_window *w, const stn_dag *d, uint32_t dur_ms)
+{
+	assert_int_equal(stn__window_init(w, d, 0), STN_OK);
+	w->duration_ms = dur_ms;
+	w->finished = true;
+	for (size_t v = 0; v < w->n_ops; v++) {
+		w->ops[v].n_inst = w->ops[v].parallelism;
+		w->ops[v].bp_max = -1;
+		w->ops[v].label = STN_LABEL_OK;
+	}
+}
+
+static void set_op(stn_window *w, size_t v, double in, double out, double busy)
+{
+	w->ops[v].rate_in = in;
+	w->ops[v].rate_out = out;
+	w->ops[v].busy_mean = busy;
+	w->ops[v].busy_max = busy;
+}
+
+static void test_ds2_formula(void **state)
+{
+	(void)state;
+	/* source 1000/s -> map (selectivity 0.5) -> sink */
+	double sel[3] = {1.0, 0.5, 1.0};
+	uint32_t p[3] = {1, 1, 4};
+	stn_dag d;
+	chain(&d, 3, 1000, sel, p, STN_PART_FORWARD);
+	stn_window w;
+	window_of(&w, &d, 1000);
+	set_op(&w, 0, 1000, 1000, 0.5); /* r = 2000/s per instance -> ceil(1000/2000) = 1 */
+	set_op(&w, 1, 600, 300, 1.0);   /* r = 600 -> ceil(1000/600) = 2 */
+	set_op(&w, 2, 300, 300, 0.1);   /* r = 300/0.4 = 750; lambda = 500 -> 1 */
+	stn_policy_option opt[] = {{"warm_up", 0}};
+	stn_policy *pol;
+	stn_errbuf eb = {{0}};
+	const stn_policy_vtable *vt = stn__policy_find("ds2");
+	assert_non_null(vt);
+	assert_int_equal(vt->create(&d, opt, 1, NULL, &pol, &eb), STN_OK);
+	stn_decision dec;
+	assert_int_equal(stn__decision_init(&dec, 3), STN_OK);
+	bool decided = false;
+	assert_int_equal(vt->on_window(pol, &w, &dec, &decided, &eb), STN_OK);
+	assert_true(decided);
+	assert_int_equal(dec.parallelism[0], 1);
+	assert_int_equal(dec.parallelism[1], 2);
+	assert_int_equal(dec.parallelism[2], 1);
+	assert_non_null(strstr(dec.reason, "ds2"));
+	assert_non_null(strstr(dec.reason, "op 11 1->2"));
+	/* same rates at the new configuration: nothing to change (hysteresis of one) */
+	w.ops[1].parallelism = 2;
+	w.ops[2].parallelism = 1;
+	set_op(&w, 1, 1000, 500, 0.8);
+	set_op(&w, 2, 500, 500, 0.6);
+	assert_int_equal(vt->on_window(pol, &w, &dec, &decided, &eb), STN_OK);
+	assert_false(decided);
+	vt->destroy(pol);
+	/* unknown options are rejected */
+	stn_policy_option bad[] = {{"no_such_option", 1}};
+	assert_int_equal(vt->create(&d, bad, 1, NULL, &pol, &eb), STN_EINVAL);
+	stn__decision_fini(&dec);
+	stn__window_fini(&w);
+	stn__dag_fini(&d);
+}
+
+static void test_flink_alignment(void **state)
+{
+	(void)state;
+	assert_int_equal(stn__flink_align(128, 8, 200), 8);     /* divides */
+	assert_int_equal(stn__flink_align(128, 7, 200), 8);     /* 128/7 = 18 > 128/8 = 16 */
+	assert_int_equal(stn__flink_align(128, 9, 200), 10);    /* BALANCED: 12 < 14 */
+	assert_int_equal(stn__flink_align(120, 7, 7), 7);       /* region ends: keep target */
+}
+
+static void flink_case(double busy, double in, const stn_policy_option *opts, size_t n_opts,
+		       uint32_t expect, int expect_window)
+{
+	double sel[2] = {1.0, 1.0};
+	uint32_t p[2] = {1, 4};
+	stn_dag d;
+	chain(&d, 2, 1000, sel, p, STN_PART_HASH);
+	stn_window w;
+	window_of(&w, &d, 10000);
+	set_op(&w, 0, 1000, 1000, 0.5);
+	set_op(&w, 1, in, in, busy);
+	stn_policy *pol;
+	stn_errbuf eb = {{0}};
+	const stn_policy_vtable *vt = stn__policy_find("flink-autoscaler");
+	assert_int_equal(vt->create(&d, opts, n_opts, NULL, &pol, &eb), STN_OK);
+	stn_decision dec;
+	assert_int_equal(stn__decision_init(&dec, 2), STN_OK);
+	int decided_at = -1;
+	for (int i = 1; i <= 12 && decided_at < 0; i++) {
+		bool decided = false;
+		assert_int_equal(vt->on_window(pol, &w, &dec, &decided, &eb), STN_OK);
+		if (decided)
+			decided_at = i;
+	}
+	assert_int_equal(decided_at, expect_window);
+	assert_int_equal(dec.parallelism[1], expect);
+	assert_int_equal(dec.parallelism[0], 1);
+	assert_non_null(strstr(dec.reason, "flink-autoscaler"));
+	vt->destroy(pol);
+	stn__decision_fini(&dec);
+	stn__window_fini(&w);
+	stn__dag_fini(&d);
+}
+
+static void test_flink_arithmetic(void **state)
+{
+	(void)state;
+	/* capacity at 0.7 with restart = 1000/0.7 + 1000*300/1800 = 1595.2 records/s */
+	stn_policy_option fast[] = {{"stabilization.interval", 0}, {"metrics.window", 10},
+				    {"scale-down.interval", 0}};
+	/* TPR = 800 < 1000 (utilisation 1.0): factor 1.994, ceil(4 * 1.994) = 8 (divides 128) */
+	flink_case(1.0, 800, fast, 3, 8, 1);
+	/* TPR = 4000 > 2666.7 (utilisation 0.4 with restart): factor 0.399 -> max-factor 0.4,
+	 * ceil(1.6) = 2 */
+	flink_case(0.25, 1000, fast, 3, 2, 1);
+	/* the same scale-down waits for scale-down.interval (60 s = 6 windows of 10 s) */
+	stn_policy_option delayed[] = {{"stabilization.interval", 0}, {"metrics.window", 10},
+				       {"scale-down.interval", 60}};
+	flink_case(0.25, 1000, delayed, 3, 2, 7);
+	/* defaults: 5 min stabilisation + 15 min window = 120 windows of 10 s before acting */
+	double sel[2] = {1.0, 1.0};
+	uint32_t p[2] = {1, 4};
+	stn_dag d;
+	chain(&d, 2, 1000, sel, p, STN_PART_HASH);
+	stn_window w;
+	window_of(&w, &d, 10000);
+	set_op(&w, 0, 1000, 1000, 0.5);
+	set_op(&w, 1, 800, 800, 1.0);
+	stn_policy *pol;
+	stn_errbuf eb = {{0}};
+	const stn_policy_vtable *vt = stn__policy_find("flink-autoscaler");
+	assert_int_equal(vt->create(&d, NULL, 0, NULL, &pol, &eb), STN_OK);
+	stn_decision dec;
+	assert_int_equal(stn__decision_init(&dec, 2), STN_OK);
+	int at = -1;
+	for (int i = 1; i <= 200 && at < 0; i++) {
+		bool decided = false;
+		assert_int_equal(vt->on_window(pol, &w, &dec, &decided, &eb), STN_OK);
+		if (decided)
+			at = i;
+	}
+	assert_int_equal(at, 120);
+	assert_int_equal(dec.parallelism[1], 8);
+	vt->destroy(pol);
+	stn__decision_fini(&dec);
+	stn__window_fini(&w);
+	stn__dag_fini(&d);
+}
+
+static void test_dhalion_step(void **state)
+{
+	(void)state;
+	double sel[3] = {1.0, 1.0, 1.0};
+	uint32_t p[3] = {1, 2, 3};
+	stn_dag d;
+	chain(&d, 3, 1000, sel, p, STN_PART_FORWARD);
+	stn_window w;
+	window_of(&w, &d, 1000);
+	set_op(&w, 0, 500, 500, 0.5);
+	set_op(&w, 1, 500, 500, 1.0);
+	set_op(&w, 2, 500, 500, 1.0);
+	w.ops[1].label = STN_LABEL_BOTTLENECK;
+	w.ops[2].label = STN_LABEL_BOTTLENECK;
+	w.ops[0].bp_max = 0.2; /* 200 ms/s held back: unused capacity 200/800 = 0.25 */
+	stn_policy_option opt[] = {{"warm_up", 0}};
+	stn_policy *pol;
+	stn_errbuf eb = {{0}};
+	const stn_policy_vtable *vt = stn__policy_find("dhalion");
+	assert_int_equal(vt->create(&d, opt, 1, NULL, &pol, &eb), STN_OK);
+	stn_decision dec;
+	assert_int_equal(stn__decision_init(&dec, 3), STN_OK);
+	bool decided = false;
+	assert_int_equal(vt->on_window(pol, &w, &dec, &decided, &eb), STN_OK);
+	assert_true(decided);
+	assert_int_equal(dec.parallelism[1], 3); /* ceil(2 * 1.25) */
+	assert_int_equal(dec.parallelism[2], 3); /* one bottleneck per step */
+	vt->destroy(pol);
+	/* without a backpressure metric: the fixed step (0.5 -> ceil(2 * 1.5) = 3) */
+	w.ops[0].bp_max = -1;
+	stn_policy_option step[] = {{"warm_up", 0}, {"step", 0.5}};
+	assert_int_equal(vt->create(&d, step, 2, NULL, &pol, &eb), STN_OK);
+	assert_int_equal(vt->on_window(pol, &w, &dec, &decided, &eb), STN_OK);
+	assert_true(decided);
+	assert_int_equal(dec.parallelism[1], 3);
+	assert_non_null(strstr(dec.reason, "fixed step"));
+	vt->destroy(pol);
+	stn__decision_fini(&dec);
+	stn__window_fini(&w);
+	stn__dag_fini(&d);
+}
+
+static void test_streamtune_fallback(void **state)
+{
+	(void)state;
+	double sel[3] = {1.0, 0.5, 1.0};
+	uint32_t p[3] = {1, 1, 4};
+	stn_dag d;
+	chain(&d, 3, 1000, sel, p, STN_PART_FORWARD);
+	stn_window w;
+	window_of(&w, &d, 1000);
+	set_op(&w, 0, 1000, 1000, 0.5);
+	set_op(&w, 1, 600, 300, 1.0);
+	set_op(&w, 2, 300, 300, 0.1);
+	const stn_policy_vtable *vt = stn__policy_find("streamtune");
+	stn_model bad;
+	memset(&bad, 0, sizeof(bad));
+	stn_model_member member;
+	memset(&member, 0, sizeof(member));
+	bad.members = &member;
+	bad.n_members = 1; /* a member with no network */
+	const void *models[2] = {NULL, &bad};
+	const char *why[2] = {"no model", "corrupt model"};
+	stn_policy_option opt[] = {{"warm_up", 0}};
+	for (int k = 0; k < 2; k++) {
+		stn_policy *pol;
+		stn_errbuf eb = {{0}};
+		assert_int_equal(vt->create(&d, opt, 1, models[k], &pol, &eb), STN_OK);
+		stn_decision dec;
+		assert_int_equal(stn__decision_init(&dec, 3), STN_OK);
+		bool decided = false;
+		assert_int_equal(vt->on_window(pol, &w, &dec, &decided, &eb), STN_OK);
+		assert_true(decided);
+		assert_non_null(strstr(dec.reason, "DS2 fallback"));
+		assert_non_null(strstr(dec.reason, why[k]));
+		assert_int_equal(dec.parallelism[0], 1); /* DS2's answer, as in test_ds2_formula */
+		assert_int_equal(dec.parallelism[1], 2);
+		assert_int_equal(dec.parallelism[2], 1);
+		vt->destroy(pol);
+		stn__decision_fini(&dec);
+	}
+	stn__window_fini(&w);
+	stn__dag_fini(&d);
+}
+
+/* Safety checks from the outside, per decision. */
+typedef struct safety {
+	const stn_dag *dag;
+	size_t n;
+	uint32_t *cur, *lo, *last_dir, *reversals;
+	uint64_t violations_range, violations_bound, max_reversals;
+	double factor;
+	const stn_sim_schedule *sched;
+} safety;
+
+static void on_trace(void *ctx, uint64_t t, const stn_window *w, const stn_decision *d)
+{
+	safety *s = ctx;
+	double f = stn__sim_schedule_factor(s->sched, t);
+	if (t == 0 || fabs(f / s->factor - 1.0) > 0.05) {
+		s->factor = f; /* new episode: bounds and directions restart */
+		for (size_t v = 0; v < s->n; v++) {
+			s->lo[v] = 0;
+			s->last_dir[v] = 0;
+			s->reversals[v] = 0;
+		}
+	}
+	for (size_t v = 0; v < s->n; v++) {
+		s->cur[v] = w->ops[v].parallelism;
+		if (w->ops[v].label == STN_LABEL_BOTTLENECK && w->ops[v].parallelism > s->lo[v])
+			s->lo[v] = w->ops[v].parallelism;
+	}
+	if (!d)
+		return;
+	for (size_t v = 0; v < s->n; v++) {
+		uint32_t np = d->parallelism[v];
+		if (np < 1 || np > s->dag->ops[v].p_max)
+			s->violations_range++;
+		if (np < s->cur[v] && np <= s->lo[v])
+			s->violations_bound++;
+		uint32_t dir = np > s->cur[v] ? 1 : (np < s->cur[v] ? 2 : 0);
+		if (dir && s->last_dir[v] && dir != s->last_dir[v]) {
+			s->reversals[v]++;
+			if (s->reversals[v] > s->max_reversals)
+				s->max_reversals = s->reversals[v];
+		}
+		if (dir)
+			s->last_dir[v] = dir;
+	}
+}
+
+static void test_safety_random_jobs(void **state)
+{
+	(void)state;
+	size_t n_pol;
+	const stn_policy_vtable *const *all = stn__policy_all(&n_pol);
+	assert_int_equal(n_pol, 6);
+	static const stn_policy_option local[] = {{"local_prior", 1.0}};
+	for (uint64_t seed = 1; seed <= 12; seed++) {
+		stn_errbuf eb = {{0}};
+		stn_sim_job job;
+		assert_int_equal(stn__sim_job_random(&job, seed % 2 ? STN_SIM_RANDOM : STN_SIM_NEXMARK,
+						     seed % 2 ? (uint32_t)(3 + seed * 3) : 0, seed,
+						     &eb),
+				 STN_OK);
+		double steps[3] = {1.0, 1.7, 0.7};
+		stn_sim_schedule sched = {.kind = STN_SCHED_STEPS, .values = steps, .n_values = 3,
+					  .step_len = 80};
+		size_t n = job.dag.n_ops;
+		uint32_t buf[4][STN_DAG_MAX_OPS];
+		for (size_t k = 0; k < n_pol; k++) {
+			safety s = {.dag = &job.dag, .n = n, .cur = buf[0], .lo = buf[1],
+				    .last_dir = buf[2], .reversals = buf[3], .sched = &sched,
+				    .factor = 1.0};
+			stn_sim_params params = stn__sim_params_default();
+			params.duration_ms = 10000;
+			stn_eval_run_opts ro = {.windows = 240, .w_stable = 10,
+						.episode_threshold = 0.05, .sim_seed = seed,
+						.params = &params, .trace = on_trace, .trace_ctx = &s};
+			bool st_pol = strcmp(all[k]->name, "streamtune") == 0;
+			if (st_pol) {
+				ro.opts = local;
+				ro.n_opts = 1;
+			}
+			stn_eval_result r;
+			assert_int_equal(stn__eval_run(all[k], &job, &sched, &ro, &r, &eb), STN_OK);
+			assert_int_equal(r.safety_violations, 0);
+			assert_int_equal(s.violations_range, 0);
+			if (st_pol) {
+				/* never at or below a parallelism labelled a bottleneck at this rate,
+				 * and at most one change of direction per operator and rate */
+				assert_int_equal(s.violations_bound, 0);
+				assert_true(s.max_reversals <= 1);
+			}
+		}
+		stn__sim_job_fini(&job);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ds2_formula),
+		cmocka_unit_test(test_flink_alignment),
+		cmocka_unit_test(test_flink_arithmetic),
+		cmocka_unit_test(test_dhalion_step),
+		cmocka_unit_test(test_streamtune_fallback),
+		cmocka_unit_test(test_safety_random_jobs),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
