@@ -31,6 +31,9 @@ typedef struct st_op {
 	double obs_logp[ST_OBS], obs_logr[ST_OBS];
 	uint32_t n_obs, obs_head;
 	uint32_t last_down_p;    /* parallelism it was lowered from at this rate (0 none) */
+	bool raised_after_down;  /* went down then up at this rate: no further scale-down */
+	int8_t last_dir;         /* +1 / -1: last move at this rate, 0 none */
+	uint8_t reversals;       /* direction changes at this rate */
 } st_op;
 
 struct stn_policy {
@@ -328,7 +331,8 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 			 * move, at least L + 1, and not while anything is a bottleneck. */
 			double busy = ow->busy_max > 1.0 ? 1.0 : ow->busy_max;
 			double after = busy * pow((double)cur / want, o->alpha);
-			if (any_bottleneck || cap || after > p->idle_busy || o->n_obs == 0)
+			if (any_bottleneck || cap || after > p->idle_busy || o->n_obs == 0 ||
+			    o->raised_after_down)
 				want = cur;
 			if (want < cur && busy * pow((double)cur / (cur - 1), o->alpha) <= p->idle_busy) {
 				/* clearly idle: go */
@@ -337,10 +341,24 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 			}
 		}
 		if (want != cur) {
+			/* Hysteresis: one change of direction per operator and rate, beyond which
+			 * only a labelled bottleneck moves it (up). */
+			int8_t dir = want > cur ? 1 : -1;
+			bool reverses = o->last_dir && dir != o->last_dir;
+			if (reverses && o->reversals >= 1 && !(dir > 0 && bottleneck))
+				want = cur;
+		}
+		if (want != cur) {
+			int8_t dir = want > cur ? 1 : -1;
+			if (o->last_dir && dir != o->last_dir && o->reversals < UINT8_MAX)
+				o->reversals++;
+			o->last_dir = dir;
 			p->next[v] = want;
 			change = true;
 			if (want < cur)
 				o->last_down_p = cur;
+			else if (o->last_down_p)
+				o->raised_after_down = true;
 			stn__policy_reason(out, " op %u %u->%u (%s%s, bounds %u<p<=%u)",
 					   p->job.dag.ops[v].id, cur, want, bottleneck ? "bottleneck, " : "",
 					   why, o->lo, o->hi);
@@ -387,8 +405,12 @@ static stn_status st_on_rates(stn_policy *p, const stn_dag *dag, stn_errbuf *eb)
 		} else if (now < old[v] * 0.9999) {
 			o->lo = 0;
 		}
-		if (fabs(now - old[v]) > 1e-9 * (1 + old[v]))
+		if (fabs(now - old[v]) > 1e-9 * (1 + old[v])) {
 			o->last_down_p = 0;
+			o->raised_after_down = false;
+			o->last_dir = 0;
+			o->reversals = 0;
+		}
 	}
 	p->rounds = 0;
 	return STN_OK;
