@@ -1,5 +1,5 @@
-/* streamtune simulate: run a policy on a simulated job (sim.h) and print its windows as CSV.
- * Policies sit in a small table so a closed loop (--policy P) and --suite can be added. */
+/* streamtune simulate: run a policy in closed loop on a simulated job (sim.h) and print its
+ * windows as CSV; --suite runs every policy on the same set of jobs (simulate_suite.c). */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -7,37 +7,20 @@
 
 #include "alloc.h"
 #include "cli.h"
+#include "model.h"
+#include "policy.h"
 #include "sim.h"
+#include "simulate_suite.h"
 
 #define CMD "simulate"
-
-/* A policy sees the simulator after each window and may write a new configuration into p
- * (n_ops entries, pre-filled with the current one); returns true if it decided a change. */
-typedef bool (*sim_policy_fn)(void *state, const stn_sim *sim, uint32_t *p);
-
-typedef struct sim_policy {
-	const char *name;
-	sim_policy_fn decide;
-	const char *summary;
-} sim_policy;
-
-static bool policy_static(void *state, const stn_sim *sim, uint32_t *p)
-{
-	(void)state;
-	(void)sim;
-	(void)p;
-	return false;
-}
-
-static const sim_policy policies[] = {
-	{"static", policy_static, "keep the start parallelism (the oracle at factor 1)"},
-};
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: streamtune simulate --family F [--schedule S] [--seed N] [--windows N]\n"
-		"                           [--policy P] [--ops N] [--csv FILE]\n\n"
+		"                           [--policy P] [--model FILE] [--ops N] [--csv FILE]\n"
+		"       streamtune simulate --suite [--quick] [--jobs N] [--windows N] [--seed N]\n"
+		"                           [--model FILE] [--csv FILE] [--json]\n\n"
 		"Simulates a job of family F with known capacities and prints one CSV row per\n"
 		"window: window, rate factor, total source rate, lag, and per operator its\n"
 		"parallelism, busy_max, rate_in, backlog, label and oracle parallelism.\n\n"
@@ -48,12 +31,20 @@ static void usage(FILE *f)
 		"                (default 60) | trace:FILE (factors separated by space/comma/newline)\n"
 		"  --seed N      job and noise seed (default 1)\n"
 		"  --windows N   windows to run, 1..1000000 (default 100)\n"
-		"  --policy P    ");
-	for (size_t i = 0; i < sizeof(policies) / sizeof(policies[0]); i++)
-		fprintf(f, "%s%s (%s)", i ? ", " : "", policies[i].name, policies[i].summary);
+		"  --policy P    tuning policy run in closed loop (default static): ");
+	{
+		size_t n = 0;
+		const stn_policy_vtable *const *all = stn__policy_all(&n);
+
+		for (size_t i = 0; i < n; i++)
+			fprintf(f, "%s%s", i ? ", " : "", all[i]->name);
+	}
 	fprintf(f, "\n"
+		   "  --model FILE  pre-trained model for the streamtune policy (else DS2 fallback)\n"
 		   "  --ops N       operators of a random DAG, 3..60 (default: drawn from the seed)\n"
-		   "  --csv FILE    write the CSV there instead of standard output\n");
+		   "  --csv FILE    write the CSV there instead of standard output\n"
+		   "  --suite       every policy on the same simulated jobs: a table, and with --json\n"
+		   "                the per-policy figures as JSON on stdout (see DESIGN §8)\n");
 }
 
 /* Parses "a,b,c" into values (at most cap); false on a bad number. */
@@ -201,7 +192,11 @@ static const char *label_name(int l)
 int cmd_simulate(int argc, char **argv)
 {
 	const char *family = NULL, *schedule = "constant:1", *policy = "static", *csv = NULL;
+	const char *model_path = NULL;
 	uint64_t seed = 1, windows = 100, ops = 0;
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--suite") == 0)
+			return stn_cli_simulate_suite(argc, argv);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (stn_cli_is_help(a)) {
@@ -219,6 +214,8 @@ int cmd_simulate(int argc, char **argv)
 			policy = val;
 		else if (strcmp(a, "--csv") == 0)
 			csv = val;
+		else if (strcmp(a, "--model") == 0)
+			model_path = val;
 		else if (strcmp(a, "--seed") == 0) {
 			if (!stn_cli_parse_u64(CMD, a, val, &seed))
 				return 2;
@@ -244,12 +241,9 @@ int cmd_simulate(int argc, char **argv)
 					   family);
 	if (ops && fam != STN_SIM_RANDOM)
 		return stn_cli_usage_error(CMD, "--ops applies to --family random only");
-	const sim_policy *pol = NULL;
-	for (size_t i = 0; i < sizeof(policies) / sizeof(policies[0]); i++)
-		if (strcmp(policy, policies[i].name) == 0)
-			pol = &policies[i];
-	if (!pol)
-		return stn_cli_usage_error(CMD, "unknown policy '%s' (only 'static' so far)", policy);
+	const stn_policy_vtable *pv = stn__policy_find(policy);
+	if (!pv)
+		return stn_cli_usage_error(CMD, "unknown policy '%s' (see --help)", policy);
 
 	stn_sim_schedule sc;
 	double *values = NULL;
@@ -260,10 +254,27 @@ int cmd_simulate(int argc, char **argv)
 	stn_sim_job job;
 	stn_sim *sim = NULL;
 	FILE *out = stdout;
-	uint32_t *orc = NULL, *p = NULL;
+	uint32_t *orc = NULL;
+	stn_model model;
+	bool have_model = false;
+	stn_policy *pol = NULL;
+	stn_decision dec;
+	stn_dag rated;
+	double factor_prev = 1.0;
 	rc = 1;
+	memset(&dec, 0, sizeof(dec));
+	stn__dag_init(&rated);
+	if (model_path != NULL) {
+		if (stn__model_read(&model, model_path, &eb) != STN_OK) {
+			stn__free(values);
+			return stn_cli_error(CMD, "model: %s", eb.text);
+		}
+		have_model = true;
+	}
 	if (stn__sim_job_random(&job, fam, (uint32_t)ops, seed, &eb) != STN_OK) {
 		stn__free(values);
+		if (have_model)
+			stn__model_fini(&model);
 		return stn_cli_error(CMD, "%s", eb.text);
 	}
 	if (stn__sim_create(&sim, &job, NULL, &sc, seed ^ 0x9e3779b97f4a7c15ull, &eb) != STN_OK) {
@@ -272,9 +283,12 @@ int cmd_simulate(int argc, char **argv)
 	}
 	size_t n = job.dag.n_ops;
 	orc = stn__calloc(n, sizeof(uint32_t));
-	p = stn__calloc(n, sizeof(uint32_t));
-	if (!orc || !p) {
+	if (!orc || stn__decision_init(&dec, n) != STN_OK || stn__dag_copy(&rated, &job.dag) != STN_OK) {
 		stn_cli_error(CMD, "out of memory");
+		goto cleanup_sim;
+	}
+	if (pv->create(&job.dag, NULL, 0, have_model ? &model : NULL, &pol, &eb) != STN_OK) {
+		stn_cli_error(CMD, "policy %s: %s", pv->name, eb.text);
 		goto cleanup_sim;
 	}
 	if (csv) {
@@ -305,12 +319,25 @@ int cmd_simulate(int argc, char **argv)
 				o->rate_in, o->backlog_sum, label_name(o->label), orc[v]);
 		}
 		fputc('\n', out);
-		for (size_t v = 0; v < n; v++)
-			p[v] = d->ops[v].parallelism;
-		if (pol->decide(NULL, sim, p) && stn__sim_set_parallelism(sim, p, &eb) != STN_OK) {
-			stn_cli_error(CMD, "policy %s: %s", pol->name, eb.text);
+		if (f != factor_prev && pv->on_rates != NULL) {
+			/* The new target load, as an engine would re-declare it. */
+			for (size_t v = 0; v < n; v++)
+				rated.ops[v].source_rate = job.dag.ops[v].source_rate * f;
+			if (pv->on_rates(pol, &rated, &eb) != STN_OK) {
+				stn_cli_error(CMD, "policy %s: %s", pv->name, eb.text);
+				goto cleanup_out;
+			}
+			factor_prev = f;
+		}
+		bool decided = false;
+		if (pv->on_window(pol, w, &dec, &decided, &eb) != STN_OK ||
+		    (decided && stn__sim_set_parallelism(sim, dec.parallelism, &eb) != STN_OK)) {
+			stn_cli_error(CMD, "policy %s, window %llu: %s", pv->name,
+				      (unsigned long long)t, eb.text);
 			goto cleanup_out;
 		}
+		if (decided)
+			fprintf(stderr, "window %llu: %s\n", (unsigned long long)t, dec.reason);
 	}
 	rc = 0;
 cleanup_out:
@@ -319,11 +346,16 @@ cleanup_out:
 	if (out == stdout)
 		fflush(stdout);
 cleanup_sim:
+	if (pol != NULL)
+		pv->destroy(pol);
+	stn__decision_fini(&dec);
+	stn__dag_fini(&rated);
 	stn__free(orc);
-	stn__free(p);
 	stn__sim_destroy(sim);
 cleanup_job:
 	stn__sim_job_fini(&job);
+	if (have_model)
+		stn__model_fini(&model);
 	stn__free(values);
 	return rc;
 }
