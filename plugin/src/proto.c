@@ -1250,7 +1250,7 @@ stn_status stn__proto_encode(const stn_msg *m, void **out, size_t *out_len, stn_
 		n_fields = 2 + (m->u.ack.of == STN_ACK_SAMPLES ? 1 : 2);
 		break;
 	case STN_MSG_QUERY: n_fields = 1 + (m->u.query.job[0] != '\0'); break;
-	case STN_MSG_STATUS: n_fields = 9; break;
+	case STN_MSG_STATUS: n_fields = 8; break;
 	case STN_MSG_ERROR: n_fields = 5; break;
 	}
 	w_header(&w, true, 2 + n_fields);
