@@ -155,19 +155,19 @@ static void test_kill9_during_ingest(void **state)
 	register_job(c);
 
 	/* Heavy ingest, pipelined; the kill lands while windows are in flight. */
-	for (;;) {
+	for (uint64_t replies = 0;; replies++) {
 		stn_msg m, r;
 
-		for (int k = 0; k < 8 && next < MAX_WINDOWS; k++, next++) {
+		/* Up to 32 windows in flight until the kill; afterwards only what is in the
+		 * pipe is read. */
+		while (killed_after == 0 && next < MAX_WINDOWS && next - 1 - replies < 32) {
 			make_samples(&m, next);
-			if (stn__client_send(c, &m, 1000, &eb) != STN_OK) {
-				stn__msg_free(&m);
-				break;
-			}
+			assert_int_equal(stn__client_send(c, &m, 5000, &eb), STN_OK);
 			stn__msg_free(&m);
+			next++;
 		}
-		if (stn__client_recv(c, &r, 1000, &eb) != STN_OK)
-			break; /* the endpoint is gone */
+		if (stn__client_recv(c, &r, killed_after ? 500 : 10000, &eb) != STN_OK)
+			break; /* after the kill: the endpoint is gone */
 		if (r.type == STN_MSG_ACK && r.u.ack.of == STN_ACK_SAMPLES &&
 		    r.u.ack.window < MAX_WINDOWS) {
 			acked[r.u.ack.window] = 1;
