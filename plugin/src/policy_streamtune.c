@@ -248,9 +248,13 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 	if (!p->have_prior) {
 		if (!ds2_act)
 			return STN_OK;
-		stn__policy_reason(out, "streamtune: DS2 fallback (%s);", p->no_model_why);
-		for (size_t v = 0; v < n; v++)
+		stn__policy_reason(out, "streamtune: DS2 fallback (%s):", p->no_model_why);
+		for (size_t v = 0; v < n; v++) {
 			p->next[v] = p->ds2[v];
+			if (p->next[v] != p->job.cur[v])
+				stn__policy_reason(out, " op %u %u->%u", p->job.dag.ops[v].id,
+						   p->job.cur[v], p->next[v]);
+		}
 		goto apply;
 	}
 	bool any_bottleneck = false;
