@@ -212,8 +212,8 @@ static bool rd_str(rd *r, const char **s, uint32_t *n, const char *what)
 /* Copies a string field into a fixed buffer; longer than cap-1 (or max) is ETOOBIG. */
 static bool rd_str_into(rd *r, char *out, size_t cap, size_t min, const char *what)
 {
-	const char *s;
-	uint32_t n;
+	const char *s = NULL;
+	uint32_t n = 0;
 
 	if (!rd_str(r, &s, &n, what))
 		return false;
@@ -474,8 +474,8 @@ static bool walk(rd *r, uint32_t n, stn_msg *m, seen *s, const stn_proto_limits 
 		 field_fn fn)
 {
 	for (uint32_t i = 0; i < n && r->err == STN_OK; i++) {
-		const char *k;
-		uint32_t kl;
+		const char *k = NULL;
+		uint32_t kl = 0;
 
 		if (!rd_str(r, &k, &kl, "map key"))
 			return false;
@@ -543,8 +543,8 @@ static bool decode_op(rd *r, stn_op *op)
 	if (!rd_header(r, true, &n, "ops[]"))
 		return false;
 	for (uint32_t i = 0; i < n && r->err == STN_OK; i++) {
-		const char *k, *ks;
-		uint32_t kl, ksl;
+		const char *k = NULL, *ks = NULL;
+		uint32_t kl = 0, ksl = 0;
 
 		if (!rd_str(r, &k, &kl, "operator key"))
 			return false;
@@ -1031,8 +1031,8 @@ stn_status stn__proto_decode(const void *data, size_t len, const stn_proto_limit
 	body = r.pos;
 	/* First pass: the version and the type, wherever they are. */
 	for (uint32_t i = 0; i < n && r.err == STN_OK; i++) {
-		const char *k, *tv;
-		uint32_t kl, tl;
+		const char *k = NULL, *tv = NULL;
+		uint32_t kl = 0, tl = 0;
 
 		if (!rd_str(&r, &k, &kl, "map key"))
 			break;

@@ -191,8 +191,8 @@ stn_status stn__train_loss(const stn_net *n, const stn_train_set *s, const size_
 		n_idx = s->n_samples;
 	}
 	for (size_t i = 0; i < n_idx; i += 32) {
-		size_t m = n_idx - i < 32 ? n_idx - i : 32, k;
-		double l;
+		size_t m = n_idx - i < 32 ? n_idx - i : 32, k = 0;
+		double l = 0.0;
 		/* The network is not modified without grad. */
 		st = batch_pass((stn_net *)n, s, idx + i, m, pos_w, neg_w, false, &l, &k, &b, &c,
 				eb);
@@ -274,8 +274,8 @@ stn_status stn__train_fit(stn_net *n, const stn_train_set *s, const stn_train_op
 		double tl = 0.0;
 		size_t tobs = 0;
 		for (size_t i = 0; i < n_tr; i += bs) {
-			size_t m = n_tr - i < bs ? n_tr - i : bs, k;
-			double l;
+			size_t m = n_tr - i < bs ? n_tr - i : bs, k = 0;
+			double l = 0.0;
 			stn__net_zero_grad(n);
 			st = batch_pass(n, s, tr + i, m, pos_w, neg_w, true, &l, &k, &b, &c, eb);
 			if (st != STN_OK)
