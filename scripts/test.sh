@@ -32,9 +32,10 @@ if [ -e "${fuzzers[0]}" ]; then
     name=$(basename "$f")
     corpus=$(mktemp -d)
     seeds=()
-    [ "$name" = fuzz_proto ] && seeds=(proto/vectors/valid proto/vectors/invalid)
+    dict=(); [ -f "tests/fuzz/${name}.dict" ] && dict=(-dict="tests/fuzz/${name}.dict")
+    [ -d "proto/vectors/valid" ] && [ "$name" = fuzz_proto ] && seeds=(proto/vectors/valid)
     echo "-- $name for ${per} s"
-    "$f" -max_total_time="$per" -print_final_stats=1 -artifact_prefix=build-fuzz/ \
+    "$f" -max_total_time="$per" -print_final_stats=1 -artifact_prefix=build-fuzz/ "${dict[@]}" \
       "$corpus" "${seeds[@]}" 2>build-fuzz/"$name".log || { tail -50 build-fuzz/"$name".log; exit 1; }
     grep -E "stat::number_of_executed_units|Done" build-fuzz/"$name".log | tail -2
     rm -rf "$corpus"
