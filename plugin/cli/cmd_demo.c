@@ -324,7 +324,7 @@ static int run_demo(const demo_opts *o)
 	       (unsigned long long)decisions, (unsigned long long)bottleneck_windows,
 	       (unsigned long long)o->windows, (unsigned long long)sum_p_end,
 	       (unsigned long long)oracle_end, reason);
-	printf("wrote %s, %s, %s\n(inspect it: streamtune inspect history %s --job demo)\n", hist,
+	printf("wrote %s, %s, %s\n(inspect it: build/streamtune inspect history %s --job demo)\n", hist,
 	       csv_path, json_path, hist);
 	rc = 0;
 out:
