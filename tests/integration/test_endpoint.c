@@ -391,6 +391,20 @@ static void pack_bad_metric(msgpack_packer *pk, void *arg)
 	}
 }
 
+/* An operator {"id": id, "kind": "map", "p": 1, "p_max": 4}. */
+static void pack_map_op(msgpack_packer *pk, uint32_t id)
+{
+	msgpack_pack_map(pk, 4);
+	msgpack_pack_str_with_body(pk, "id", 2);
+	msgpack_pack_uint32(pk, id);
+	msgpack_pack_str_with_body(pk, "kind", 4);
+	msgpack_pack_str_with_body(pk, "map", 3);
+	msgpack_pack_str_with_body(pk, "p", 1);
+	msgpack_pack_uint32(pk, 1);
+	msgpack_pack_str_with_body(pk, "p_max", 5);
+	msgpack_pack_uint32(pk, 4);
+}
+
 static void pack_cycle(msgpack_packer *pk, void *arg)
 {
 	(void)arg;
@@ -399,15 +413,7 @@ static void pack_cycle(msgpack_packer *pk, void *arg)
 	msgpack_pack_str_with_body(pk, "ops", 3);
 	msgpack_pack_array(pk, 2);
 	for (uint32_t i = 0; i < 2; i++) {
-		msgpack_pack_map(pk, 4);
-		msgpack_pack_str_with_body(pk, "id", 2);
-		msgpack_pack_uint32(pk, i);
-		msgpack_pack_str_with_body(pk, "kind", 4);
-		msgpack_pack_str_with_body(pk, "map", 3);
-		msgpack_pack_str_with_body(pk, "p", 1);
-		msgpack_pack_uint32(pk, 1);
-		msgpack_pack_str_with_body(pk, "p_max", 5);
-		msgpack_pack_uint32(pk, 4);
+		pack_map_op(pk, i);
 	}
 	msgpack_pack_str_with_body(pk, "edges", 5);
 	msgpack_pack_array(pk, 2);
@@ -427,15 +433,7 @@ static void pack_huge_dag(msgpack_packer *pk, void *arg)
 	msgpack_pack_str_with_body(pk, "ops", 3);
 	msgpack_pack_array(pk, 10000);
 	for (uint32_t i = 0; i < 10000; i++) {
-		msgpack_pack_map(pk, 4);
-		msgpack_pack_str_with_body(pk, "id", 2);
-		msgpack_pack_uint32(pk, i);
-		msgpack_pack_str_with_body(pk, "kind", 4);
-		msgpack_pack_str_with_body(pk, "map", 3);
-		msgpack_pack_str_with_body(pk, "p", 1);
-		msgpack_pack_uint32(pk, 1);
-		msgpack_pack_str_with_body(pk, "p_max", 5);
-		msgpack_pack_uint32(pk, 4);
+		pack_map_op(pk, i);
 	}
 	msgpack_pack_str_with_body(pk, "edges", 5);
 	msgpack_pack_array(pk, 0);
