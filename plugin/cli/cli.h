@@ -11,6 +11,10 @@
 #include "inspects.def"
 #undef X
 
+/* Subcommands of `streamtune history` (history_io.c). */
+int cmd_history_export(int argc, char **argv);
+int cmd_history_import(int argc, char **argv);
+
 /* Options common to every bench. */
 typedef struct stn_bench_opts {
 	bool json;       /* JSON lines on stdout (otherwise a readable line per metric) */

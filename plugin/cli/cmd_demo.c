@@ -13,6 +13,7 @@
 #include "client.h"
 #include "endpoint.h"
 #include "sim.h"
+#include "simlink.h"
 
 typedef struct demo_opts {
 	const char *policy;
@@ -59,149 +60,22 @@ static int mkdir_p(const char *path)
 	return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-/* Per-instance rows that aggregate back to the window's figures: the hottest instance carries
- * busy_max and backlog_max, the others share the rest evenly. */
-static stn_status window_to_samples(const stn_window *w, const stn_dag *dag, const char *job,
-				    stn_msg *m)
-{
-	size_t rows = 0, r = 0;
-	double secs = w->duration_ms / 1000.0;
-	stn_status rv;
-
-	for (size_t i = 0; i < w->n_ops; i++)
-		rows += dag->ops[i].parallelism;
-	memset(m, 0, sizeof(*m));
-	m->type = STN_MSG_SAMPLES;
-	m->version = STN_PROTO_VERSION;
-	snprintf(m->u.samples.job, sizeof(m->u.samples.job), "%s", job);
-	m->u.samples.window = w->index + 1;
-	m->u.samples.epoch = w->index + 1;
-	m->u.samples.duration_ms = w->duration_ms;
-	m->u.samples.want_ack = true;
-	m->u.samples.lag_ms = w->lag_ms;
-	rv = stn__samples_alloc(&m->u.samples, rows, false);
-	if (rv != STN_OK)
-		return rv;
-	for (size_t i = 0; i < w->n_ops; i++) {
-		const stn_op_window *o = &w->ops[i];
-		uint32_t p = dag->ops[i].parallelism;
-		double rest_busy = p > 1 ? fmax(0.0, (o->busy_mean * p - o->busy_max) / (p - 1)) : 0;
-		double rest_bl = p > 1 ? fmax(0.0, (o->backlog_sum - o->backlog_max) / (p - 1)) : 0;
-
-		for (uint32_t k = 0; k < p; k++, r++) {
-			m->u.samples.op[r] = o->op_id;
-			m->u.samples.inst[r] = k;
-			m->u.samples.busy_ms[r] = (k == 0 ? o->busy_max : rest_busy) * w->duration_ms;
-			m->u.samples.recs_in[r] = o->rate_in * secs / p;
-			m->u.samples.recs_out[r] = o->rate_out * secs / p;
-			m->u.samples.backlog[r] = k == 0 ? o->backlog_max : rest_bl;
-		}
-	}
-	return STN_OK;
-}
-
-static stn_status send_register(stn_client *c, const stn_dag *dag, const char *job,
-				const char *policy, double factor, stn_errbuf *eb)
-{
-	stn_msg m;
-	stn_status rv;
-
-	memset(&m, 0, sizeof(m));
-	m.type = STN_MSG_REGISTER;
-	m.version = STN_PROTO_VERSION;
-	snprintf(m.u.reg.job, sizeof(m.u.reg.job), "%s", job);
-	snprintf(m.u.reg.policy, sizeof(m.u.reg.policy), "%s", policy);
-	m.u.reg.senders = 1;
-	m.u.reg.window_ms = 1000;
-	stn__dag_init(&m.u.reg.dag);
-	rv = stn__dag_copy(&m.u.reg.dag, dag);
-	if (rv != STN_OK)
-		return stn__fail(eb, rv, "out of memory");
-	for (size_t i = 0; i < m.u.reg.dag.n_ops; i++)
-		m.u.reg.dag.ops[i].source_rate *= factor;
-	rv = stn__client_send(c, &m, 5000, eb);
-	stn__msg_free(&m);
-	return rv;
-}
-
-/* Waits for the ACK of what was just sent, applying any DECISION that comes first. */
-static stn_status await_ack(stn_client *c, stn_sim *sim, stn_ack_of of, uint64_t *decisions,
-			    char *last_reason, size_t reason_cap, stn_errbuf *eb)
-{
-	for (;;) {
-		stn_msg m;
-		stn_status rv = stn__client_recv(c, &m, 10000, eb);
-
-		if (rv != STN_OK)
-			return rv;
-		if (m.type == STN_MSG_ERROR) {
-			rv = stn__fail(eb, (stn_status)m.u.error.code, "endpoint: %s: %s",
-				       m.u.error.name, m.u.error.message);
-			stn__msg_free(&m);
-			return rv;
-		}
-		if (m.type == STN_MSG_DECISION) {
-			const stn_dag *dag = stn__sim_dag(sim);
-			uint32_t *p = stn__calloc(dag->n_ops, sizeof(uint32_t));
-			stn_msg ack;
-
-			if (p == NULL) {
-				stn__msg_free(&m);
-				return stn__fail(eb, STN_ENOMEM, "out of memory");
-			}
-			for (size_t i = 0; i < dag->n_ops; i++) {
-				long k = -1;
-
-				p[i] = dag->ops[i].parallelism;
-				for (size_t d = 0; d < m.u.decision.n_ops && k < 0; d++)
-					if (m.u.decision.op[d] == dag->ops[i].id)
-						k = (long)d;
-				if (k >= 0)
-					p[i] = m.u.decision.p[k];
-			}
-			rv = stn__sim_set_parallelism(sim, p, eb);
-			stn__free(p);
-			memset(&ack, 0, sizeof(ack));
-			ack.type = STN_MSG_ACK;
-			ack.version = STN_PROTO_VERSION;
-			ack.u.ack.of = STN_ACK_DECISION;
-			snprintf(ack.u.ack.job, sizeof(ack.u.ack.job), "%s", m.u.decision.job);
-			ack.u.ack.seq = m.u.decision.seq;
-			ack.u.ack.epoch = m.u.decision.epoch;
-			snprintf(last_reason, reason_cap, "#%llu %s",
-				 (unsigned long long)m.u.decision.seq, m.u.decision.reason);
-			(*decisions)++;
-			stn__msg_free(&m);
-			if (rv != STN_OK)
-				return rv;
-			rv = stn__client_send(c, &ack, 5000, eb);
-			if (rv != STN_OK)
-				return rv;
-			continue;
-		}
-		if (m.type == STN_MSG_ACK && m.u.ack.of == of) {
-			stn__msg_free(&m);
-			return STN_OK;
-		}
-		stn__msg_free(&m);
-	}
-}
-
 static int run_demo(const demo_opts *o)
 {
 	/* Rate factor per window: start, +60 %, then 80 % of the start. */
 	static const double steps[] = {1.0, 1.6, 0.8};
 	stn_sim_schedule sched = {STN_SCHED_STEPS, 0, 0, 0, 0, 30, steps, 3};
-	char hist[600], csv_path[600], json_path[600], bind[600], reason[STN_PROTO_MAX_TEXT + 32] = "none yet";
+	char hist[600], csv_path[600], json_path[600], bind[600];
 	stn_endpoint_config ecfg;
 	stn_errbuf eb = {{0}};
 	stn_endpoint *ep = NULL;
 	stn_client *c = NULL;
+	stn_simlink link;
 	stn_sim_job job;
 	stn_sim *sim = NULL;
 	FILE *csv = NULL, *js = NULL;
 	uint32_t *oracle = NULL;
-	uint64_t decisions = 0, bottleneck_windows = 0, sum_p_end = 0, oracle_end = 0;
+	uint64_t bottleneck_windows = 0, sum_p_end = 0, oracle_end = 0;
 	double factor_prev = -1.0;
 	bool tty = isatty(STDOUT_FILENO);
 	int rc = 1;
@@ -236,6 +110,10 @@ static int run_demo(const demo_opts *o)
 		rc = stn_cli_error("demo", "%s", eb.text);
 		goto out;
 	}
+	memset(&link, 0, sizeof(link));
+	link.client = c;
+	link.sim = sim;
+	link.job = "demo";
 	oracle = stn__calloc(job.dag.n_ops, sizeof(uint32_t));
 	csv = fopen(csv_path, "w");
 	if (oracle == NULL || csv == NULL) {
@@ -248,16 +126,12 @@ static int run_demo(const demo_opts *o)
 
 	for (uint64_t t = 0; t < o->windows; t++) {
 		const stn_window *w;
-		const stn_dag *dag;
 		double factor = stn__sim_factor(sim, t);
 		uint64_t sum_p = 0, osum, n_bneck = 0;
-		stn_msg m;
 
 		if (factor != factor_prev) {
 			/* The new target load, told to the endpoint as a REGISTER with new rates. */
-			if (send_register(c, &job.dag, "demo", o->policy, factor, &eb) != STN_OK ||
-			    await_ack(c, sim, STN_ACK_REGISTER, &decisions, reason, sizeof(reason),
-				      &eb) != STN_OK) {
+			if (stn__simlink_register(&link, o->policy, NULL, 0, factor, &eb) != STN_OK) {
 				rc = stn_cli_error("demo", "register: %s", eb.text);
 				goto out;
 			}
@@ -265,38 +139,25 @@ static int run_demo(const demo_opts *o)
 				printf("-- source rate now %.0f %% of the start\n", factor * 100);
 			factor_prev = factor;
 		}
-		dag = stn__sim_dag(sim);
-		if (stn__sim_step(sim, &eb) != STN_OK ||
-		    window_to_samples(stn__sim_window(sim), dag, "demo", &m) != STN_OK) {
-			rc = stn_cli_error("demo", "simulator: %s", eb.text);
+		if (stn__simlink_window(&link, &eb) != STN_OK) {
+			rc = stn_cli_error("demo", "window %llu: %s", (unsigned long long)t, eb.text);
 			goto out;
 		}
 		w = stn__sim_window(sim);
-		if (stn__client_send(c, &m, 5000, &eb) != STN_OK) {
-			stn__msg_free(&m);
-			rc = stn_cli_error("demo", "%s", eb.text);
-			goto out;
-		}
-		stn__msg_free(&m);
 		for (size_t i = 0; i < w->n_ops; i++) {
 			sum_p += w->ops[i].parallelism;
 			n_bneck += w->ops[i].label == STN_LABEL_BOTTLENECK;
 		}
 		osum = stn__sim_oracle(sim, factor, oracle);
 		bottleneck_windows += n_bneck > 0;
-		if (await_ack(c, sim, STN_ACK_SAMPLES, &decisions, reason, sizeof(reason), &eb) !=
-		    STN_OK) {
-			rc = stn_cli_error("demo", "window %llu: %s", (unsigned long long)t, eb.text);
-			goto out;
-		}
 		fprintf(csv, "%llu,%.3f,%llu,%llu,%llu,%.1f,%llu\n", (unsigned long long)t, factor,
 			(unsigned long long)sum_p, (unsigned long long)osum,
-			(unsigned long long)n_bneck, w->lag_ms, (unsigned long long)decisions);
+			(unsigned long long)n_bneck, w->lag_ms, (unsigned long long)link.decisions);
 		printf("%swindow %3llu/%llu  rate %3.0f%%  sum p %3llu (oracle %3llu)  "
 		       "bottlenecks %llu  lag %7.0f ms  decisions %llu%s",
 		       tty ? "\r" : "", (unsigned long long)t + 1, (unsigned long long)o->windows,
 		       factor * 100, (unsigned long long)sum_p, (unsigned long long)osum,
-		       (unsigned long long)n_bneck, w->lag_ms, (unsigned long long)decisions,
+		       (unsigned long long)n_bneck, w->lag_ms, (unsigned long long)link.decisions,
 		       tty ? "   " : "\n");
 		fflush(stdout);
 		sum_p_end = sum_p;
@@ -316,14 +177,15 @@ static int run_demo(const demo_opts *o)
 		"\"decisions\":%llu,\"windows_with_bottleneck\":%llu,\"final_sum_p\":%llu,"
 		"\"final_oracle_sum_p\":%llu,\"seed\":%llu}\n",
 		o->policy, stn__sim_family_name(o->family), job.dag.n_ops,
-		(unsigned long long)o->windows, (unsigned long long)decisions,
+		(unsigned long long)o->windows, (unsigned long long)link.decisions,
 		(unsigned long long)bottleneck_windows, (unsigned long long)sum_p_end,
 		(unsigned long long)oracle_end, (unsigned long long)o->seed);
 	printf("\nsummary: %llu decisions, %llu of %llu windows with a bottleneck, final sum of "
 	       "parallelism %llu (oracle %llu)\nlast decision: %s\n",
-	       (unsigned long long)decisions, (unsigned long long)bottleneck_windows,
+	       (unsigned long long)link.decisions, (unsigned long long)bottleneck_windows,
 	       (unsigned long long)o->windows, (unsigned long long)sum_p_end,
-	       (unsigned long long)oracle_end, reason);
+	       (unsigned long long)oracle_end,
+	       link.decisions > 0 ? link.last_reason : "none");
 	printf("wrote %s, %s, %s\n(inspect it: build/streamtune inspect history %s --job demo)\n", hist,
 	       csv_path, json_path, hist);
 	rc = 0;
