@@ -5,7 +5,7 @@ set -euo pipefail
 
 STN_DEBIAN_PACKAGES=(
   build-essential cmake pkg-config
-  libzmq3-dev libmsgpack-dev libopenblas-dev libsqlite3-dev libcmocka-dev
+  libzmq3-dev libmsgpack-dev libopenblas-dev libsqlite3-dev libcmocka-dev fonts-dejavu-core
   clang libclang-rt-14-dev   # libFuzzer and the sanitizer runtimes
   binutils                   # nm, for the ABI test
 )
