@@ -350,6 +350,7 @@ static void test_export_import_merge(void **state)
 	assert_int_equal(skipped, 0);
 	assert_int_equal(stn__history_counts(b, &nb, &eb), STN_OK);
 	assert_int_equal(stn__history_counts(a, &na, &eb), STN_OK);
+	assert_int_equal(na.windows, N_WINDOWS); /* exporting changes nothing */
 	assert_int_equal(nb.jobs, 2);
 	assert_int_equal(nb.windows, 2 * N_WINDOWS);
 	assert_int_equal(nb.decisions, 4);
@@ -359,6 +360,7 @@ static void test_export_import_merge(void **state)
 	assert_int_equal(stn__history_import(b, x_path, &imported, &skipped, &eb), STN_OK);
 	assert_int_equal(imported, 0);
 	assert_int_equal(skipped, N_WINDOWS);
+	stn__history_close(b);
 
 	/* A truncated export is refused and changes nothing. */
 	unsigned char *data = NULL;
