@@ -1425,7 +1425,8 @@ static void jput(jb *j, const char *fmt, ...)
 		return;
 	for (;;) {
 		va_start(ap, fmt);
-		n = vsnprintf(j->buf + j->len, j->cap - j->len, fmt, ap);
+		/* No arithmetic on a buffer not yet allocated: measure first. */
+		n = vsnprintf(j->buf ? j->buf + j->len : NULL, j->buf ? j->cap - j->len : 0, fmt, ap);
 		va_end(ap);
 		if (n < 0) {
 			j->oom = true;
