@@ -2,4 +2,5 @@
 //! per-operator parallelism with state migration driven by its decisions.
 
 pub mod emulate;
+pub mod proto;
 pub mod tuned;
