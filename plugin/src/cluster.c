@@ -182,19 +182,22 @@ static int double_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-double stn__cluster_silhouette(const double *d, size_t n, const size_t *assign, size_t k)
+/* Mean silhouette into *out; STN_ENOMEM if the per-cluster sums cannot be allocated. */
+static stn_status silhouette_of(const double *d, size_t n, const size_t *assign, size_t k,
+				double *out)
 {
 	size_t *count;
 	double *sums, total = 0.0;
 
+	*out = 0.0;
 	if (k < 2 || n == 0)
-		return 0.0;
+		return STN_OK;
 	count = stn__calloc(k, sizeof(size_t));
 	sums = stn__malloc_array(k, sizeof(double));
 	if (count == NULL || sums == NULL) {
 		stn__free(count);
 		stn__free(sums);
-		return 0.0;
+		return STN_ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++)
 		count[assign[i]]++;
@@ -218,7 +221,64 @@ double stn__cluster_silhouette(const double *d, size_t n, const size_t *assign, 
 	}
 	stn__free(count);
 	stn__free(sums);
-	return total / (double)n;
+	*out = total / (double)n;
+	return STN_OK;
+}
+
+double stn__cluster_silhouette(const double *d, size_t n, const size_t *assign, size_t k)
+{
+	double s;
+
+	if (silhouette_of(d, n, assign, k, &s) != STN_OK)
+		return NAN;
+	return s;
+}
+
+double stn__cluster_ari(const size_t *a, const size_t *b, size_t n)
+{
+	size_t ka = 0, kb = 0, cells;
+	double *cont, *ra, *cb, sum_ij = 0.0, sum_a = 0.0, sum_b = 0.0, pairs, expect, top;
+
+	if (n < 2)
+		return 1.0;
+	for (size_t i = 0; i < n; i++) {
+		if (a[i] + 1 > ka)
+			ka = a[i] + 1;
+		if (b[i] + 1 > kb)
+			kb = b[i] + 1;
+	}
+	if (ka > n || kb > n || stn__mul_overflow(ka, kb, &cells))
+		return NAN;
+	cont = stn__calloc(cells, sizeof(double));
+	ra = stn__calloc(ka, sizeof(double));
+	cb = stn__calloc(kb, sizeof(double));
+	if (cont == NULL || ra == NULL || cb == NULL) {
+		stn__free(cont);
+		stn__free(ra);
+		stn__free(cb);
+		return NAN;
+	}
+	for (size_t i = 0; i < n; i++) {
+		cont[a[i] * kb + b[i]] += 1.0;
+		ra[a[i]] += 1.0;
+		cb[b[i]] += 1.0;
+	}
+	for (size_t c = 0; c < cells; c++)
+		sum_ij += cont[c] * (cont[c] - 1.0) / 2.0;
+	for (size_t c = 0; c < ka; c++)
+		sum_a += ra[c] * (ra[c] - 1.0) / 2.0;
+	for (size_t c = 0; c < kb; c++)
+		sum_b += cb[c] * (cb[c] - 1.0) / 2.0;
+	stn__free(cont);
+	stn__free(ra);
+	stn__free(cb);
+	pairs = (double)n * (double)(n - 1) / 2.0;
+	expect = sum_a * sum_b / pairs;
+	top = 0.5 * (sum_a + sum_b);
+	/* Both labellings trivial in the same way (all one cluster, or all singletons). */
+	if (top - expect == 0.0)
+		return 1.0;
+	return (sum_ij - expect) / (top - expect);
 }
 
 /* Fills a clustering from medoids (sorted here): assignment, sizes, radii, cost. */
@@ -276,7 +336,8 @@ static stn_status finish(const double *d, size_t n, size_t k, size_t *med,
 		}
 		out->radius[m] = fmax(r, o->min_radius);
 	}
-	out->silhouette = stn__cluster_silhouette(d, n, out->assign, k);
+	if (silhouette_of(d, n, out->assign, k, &out->silhouette) != STN_OK)
+		rv = stn__fail(eb, STN_ENOMEM, "cluster: out of memory");
 out_free:
 	stn__free(member_d);
 	return rv;

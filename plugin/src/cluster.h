@@ -78,8 +78,14 @@ stn_status stn__cluster_pam(const double *d, size_t n, size_t k, const stn_clust
 stn_status stn__cluster_fit(const double *d, size_t n, const stn_cluster_opts *opts,
 			    stn_clustering *out, stn_errbuf *eb);
 
-/* Mean silhouette of an assignment of n items to k clusters (assign[i] < k). 0 if k < 2. */
+/* Mean silhouette of an assignment of n items to k clusters (assign[i] < k). 0 if k < 2;
+ * NaN if its scratch memory cannot be allocated. */
 double stn__cluster_silhouette(const double *d, size_t n, const size_t *assign, size_t k);
+
+/* Adjusted Rand index (Hubert and Arabie) of two labellings of n items (labels < n): 1 for
+ * identical partitions (up to renaming), about 0 for independent ones, may be negative. 1 if
+ * n < 2 or both partitions are trivial in the same way; NaN for labels >= n or no memory. */
+double stn__cluster_ari(const size_t *a, const size_t *b, size_t n);
 
 /* Assignment of a new item from its distances to the k medoids (dist[k], in medoid order):
  * *nearest receives the nearest cluster (ties: lower index). Returns that cluster, or -1

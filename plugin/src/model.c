@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "cluster.h"
 
 static uint32_t crc_table[256];
 static pthread_once_t crc_table_once = PTHREAD_ONCE_INIT;
@@ -54,6 +55,7 @@ stn_status stn__model_init(stn_model *m, const stn_net_config *cfg, uint64_t see
 		return stn__fail(eb, STN_ENOMEM, "description");
 	m->cfg = *cfg;
 	m->seed = seed;
+	m->margin = STN_MODEL_DEFAULT_MARGIN;
 	return STN_OK;
 }
 
@@ -65,7 +67,29 @@ void stn__model_fini(stn_model *m)
 	}
 	stn__free(m->members);
 	stn__free(m->description);
+	stn__free(m->data.histories);
 	memset(m, 0, sizeof(*m));
+}
+
+stn_status stn__model_set_histories(stn_model *m, const stn_model_history *h, size_t n,
+				    stn_errbuf *eb)
+{
+	stn_model_history *copy = NULL;
+
+	if (n > STN_MODEL_MAX_HISTORIES)
+		return stn__fail(eb, STN_ETOOBIG, "more than %u histories", STN_MODEL_MAX_HISTORIES);
+	if (n > 0) {
+		copy = stn__malloc_array(n, sizeof(*copy));
+		if (copy == NULL)
+			return stn__fail(eb, STN_ENOMEM, "history list");
+		memcpy(copy, h, n * sizeof(*copy));
+		for (size_t i = 0; i < n; i++)
+			copy[i].name[STN_MODEL_MAX_NAME] = '\0';
+	}
+	stn__free(m->data.histories);
+	m->data.histories = copy;
+	m->data.n_histories = n;
+	return STN_OK;
 }
 
 static stn_model_member *new_member(stn_model *m, stn_errbuf *eb)
@@ -177,11 +201,95 @@ static void put_str(wbuf *w, const char *s)
 	put(w, s, n);
 }
 
+enum {
+	SEC_ASSIGN = 1,
+	SEC_TRAINING = 2,
+	SEC_DATA = 3,
+	SEC_MEMBERS = 4,
+};
+
+/* A section is opened with its tag and a length placeholder (at *len_at), and closed by
+ * patching in the length of what was written since. */
+static void begin_section(wbuf *w, uint32_t tag, size_t *len_at)
+{
+	put_u32(w, tag);
+	*len_at = w->len;
+	put_u32(w, 0);
+}
+
+static void end_section(wbuf *w, size_t len_at)
+{
+	if (w->oom)
+		return;
+	size_t body = w->len - len_at - 4;
+	for (int i = 0; i < 4; i++)
+		w->p[len_at + (size_t)i] = (uint8_t)((uint32_t)body >> (8 * i));
+}
+
+static void put_sections(wbuf *w, const stn_model *m)
+{
+	const stn_model_training *t = &m->train;
+	const stn_model_data *d = &m->data;
+	size_t at;
+
+	put_u32(w, 4);
+	begin_section(w, SEC_ASSIGN, &at);
+	put_f64(w, m->margin);
+	end_section(w, at);
+	begin_section(w, SEC_TRAINING, &at);
+	put_u32(w, t->max_epochs);
+	put_u32(w, t->batch);
+	put_u32(w, t->patience);
+	put_f64(w, t->lr);
+	put_f64(w, t->val_fraction);
+	put_u32(w, t->k_min);
+	put_u32(w, t->k_max);
+	put_f64(w, t->radius_quantile);
+	put_u32(w, t->ged_exact_max_nodes);
+	put_u32(w, t->min_cluster_windows);
+	put_u32(w, t->max_ops);
+	end_section(w, at);
+	begin_section(w, SEC_DATA, &at);
+	put_u64(w, d->jobs);
+	put_u64(w, d->dag_versions);
+	put_u64(w, d->unique_dags);
+	put_u64(w, d->windows);
+	put_u64(w, d->observations);
+	put_u64(w, d->positives);
+	put_f64(w, d->silhouette);
+	put_u32(w, d->k);
+	put_u32(w, (uint32_t)d->n_histories);
+	for (size_t i = 0; i < d->n_histories; i++) {
+		put_str(w, d->histories[i].name);
+		put_u64(w, d->histories[i].digest);
+		put_u64(w, d->histories[i].jobs);
+		put_u64(w, d->histories[i].windows);
+	}
+	end_section(w, at);
+	begin_section(w, SEC_MEMBERS, &at);
+	put_u32(w, (uint32_t)m->n_members);
+	for (size_t i = 0; i < m->n_members; i++) {
+		const stn_model_member *x = &m->members[i];
+		put_u64(w, x->dags);
+		put_u64(w, x->windows);
+		put_u64(w, x->observations);
+		put_u64(w, x->positives);
+		put_u32(w, x->epochs);
+		put_f64(w, x->val_loss);
+		put_u8(w, x->shared_global ? 1 : 0);
+	}
+	end_section(w, at);
+}
+
 stn_status stn__model_encode(const stn_model *m, uint8_t **out, size_t *len, stn_errbuf *eb)
 {
 	wbuf w = {0};
 	uint8_t hdr[STN_MODEL_HEADER_SIZE];
 
+	if (m->n_members > STN_MODEL_MAX_MEMBERS || m->data.n_histories > STN_MODEL_MAX_HISTORIES)
+		return stn__fail(eb, STN_ETOOBIG, "model has too many members or histories");
+	if (m->has_info && (!isfinite(m->margin) || !isfinite(m->data.silhouette)))
+		return stn__fail(eb, STN_EVALUE, "model margin or silhouette not finite");
 	memset(hdr, 0, sizeof(hdr));
 	put(&w, hdr, sizeof(hdr));
 	put_u32(&w, m->cfg.layers);
@@ -220,6 +328,8 @@ stn_status stn__model_encode(const stn_model *m, uint8_t **out, size_t *len, stn
 		for (size_t k = 0; k < x->net.n_params; k++)
 			put_f64(&w, x->net.w[k]);
 	}
+	if (m->has_info)
+		put_sections(&w, m);
 	if (w.oom) {
 		stn__free(w.p);
 		return stn__fail(eb, STN_ENOMEM, "encoding model");
@@ -228,7 +338,7 @@ stn_status stn__model_encode(const stn_model *m, uint8_t **out, size_t *len, stn
 	uint32_t crc = stn__crc32(0, w.p + STN_MODEL_HEADER_SIZE, (size_t)plen);
 	wbuf h = {.p = w.p, .len = 0, .cap = w.cap};
 	put(&h, STN_MODEL_MAGIC, 8);
-	put_u32(&h, STN_MODEL_VERSION);
+	put_u32(&h, m->has_info ? STN_MODEL_VERSION : STN_MODEL_VERSION_1);
 	put_u32(&h, STN_MODEL_ENDIAN_MARK);
 	put_u64(&h, plen);
 	put_u32(&h, crc);
@@ -364,7 +474,9 @@ static stn_status read_dag(rbuf *r, stn_dag *d, size_t mi, stn_errbuf *eb)
 	return STN_OK;
 }
 
-static stn_status decode_payload(stn_model *m, rbuf *r, stn_errbuf *eb)
+static stn_status decode_sections(stn_model *m, rbuf *r, stn_errbuf *eb);
+
+static stn_status decode_payload(stn_model *m, rbuf *r, uint32_t version, stn_errbuf *eb)
 {
 	stn_net_config cfg;
 	stn_status st;
@@ -436,8 +548,155 @@ static stn_status decode_payload(stn_model *m, rbuf *r, stn_errbuf *eb)
 						 k);
 		}
 	}
+	if (version == STN_MODEL_VERSION_1) {
+		if (r->pos != r->len)
+			return stn__fail(eb, STN_ECORRUPT, "%zu trailing bytes", r->len - r->pos);
+		return STN_OK;
+	}
+	if (r->pos == r->len)
+		return stn__fail(eb, STN_EVERSION,
+				 "version %u header over a payload without version %u sections",
+				 (unsigned)version, (unsigned)version);
+	return decode_sections(m, r, eb);
+}
+
+static stn_status section_assign(stn_model *m, rbuf *r, stn_errbuf *eb)
+{
+	m->margin = get_f64(r);
+	if (r->bad || !(m->margin > 0.0) || !isfinite(m->margin))
+		return stn__fail(eb, STN_ECORRUPT, "assignment section: bad margin");
+	return STN_OK;
+}
+
+static stn_status section_training(stn_model *m, rbuf *r, stn_errbuf *eb)
+{
+	stn_model_training *t = &m->train;
+
+	t->max_epochs = get_u32(r);
+	t->batch = get_u32(r);
+	t->patience = get_u32(r);
+	t->lr = get_f64(r);
+	t->val_fraction = get_f64(r);
+	t->k_min = get_u32(r);
+	t->k_max = get_u32(r);
+	t->radius_quantile = get_f64(r);
+	t->ged_exact_max_nodes = get_u32(r);
+	t->min_cluster_windows = get_u32(r);
+	t->max_ops = get_u32(r);
+	if (r->bad || !isfinite(t->lr) || !isfinite(t->val_fraction) ||
+	    !isfinite(t->radius_quantile))
+		return stn__fail(eb, STN_ECORRUPT, "training section: truncated or not finite");
+	return STN_OK;
+}
+
+static stn_status section_data(stn_model *m, rbuf *r, stn_errbuf *eb)
+{
+	stn_model_data *d = &m->data;
+	stn_model_history *h;
+	uint32_t n;
+
+	d->jobs = get_u64(r);
+	d->dag_versions = get_u64(r);
+	d->unique_dags = get_u64(r);
+	d->windows = get_u64(r);
+	d->observations = get_u64(r);
+	d->positives = get_u64(r);
+	d->silhouette = get_f64(r);
+	d->k = get_u32(r);
+	n = get_u32(r);
+	if (r->bad || !isfinite(d->silhouette))
+		return stn__fail(eb, STN_ECORRUPT, "data section: truncated or not finite");
+	if (n > STN_MODEL_MAX_HISTORIES || (size_t)n * 28u > r->len - r->pos)
+		return stn__fail(eb, STN_ECORRUPT, "data section: history count %u out of bounds",
+				 (unsigned)n);
+	stn__free(d->histories);
+	d->histories = NULL;
+	d->n_histories = 0;
+	if (n == 0)
+		return STN_OK;
+	h = stn__calloc(n, sizeof(*h));
+	if (h == NULL)
+		return stn__fail(eb, STN_ENOMEM, "history list");
+	d->histories = h;
+	d->n_histories = n;
+	for (uint32_t i = 0; i < n; i++) {
+		get_str(r, h[i].name, sizeof(h[i].name));
+		h[i].digest = get_u64(r);
+		h[i].jobs = get_u64(r);
+		h[i].windows = get_u64(r);
+		if (r->bad)
+			return stn__fail(eb, STN_ECORRUPT, "data section: history %u truncated",
+					 (unsigned)i);
+	}
+	return STN_OK;
+}
+
+static stn_status section_members(stn_model *m, rbuf *r, stn_errbuf *eb)
+{
+	uint32_t n = get_u32(r);
+
+	if (r->bad || n != m->n_members)
+		return stn__fail(eb, STN_ECORRUPT, "members section: %u entries for %zu members",
+				 (unsigned)n, m->n_members);
+	for (uint32_t i = 0; i < n; i++) {
+		stn_model_member *x = &m->members[i];
+		x->dags = get_u64(r);
+		x->windows = get_u64(r);
+		x->observations = get_u64(r);
+		x->positives = get_u64(r);
+		x->epochs = get_u32(r);
+		x->val_loss = get_f64(r);
+		uint8_t shared = get_u8(r);
+		if (r->bad || shared > 1)
+			return stn__fail(eb, STN_ECORRUPT, "members section: entry %u bad",
+					 (unsigned)i);
+		x->shared_global = shared != 0;
+	}
+	return STN_OK;
+}
+
+/* Version 2 sections; each known one must fill its length exactly, unknown ones are
+ * skipped. */
+static stn_status decode_sections(stn_model *m, rbuf *r, stn_errbuf *eb)
+{
+	uint32_t n = get_u32(r);
+
+	if (r->bad || n > STN_MODEL_MAX_SECTIONS)
+		return stn__fail(eb, STN_ECORRUPT, "section count %u out of bounds", (unsigned)n);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t tag = get_u32(r), len = get_u32(r);
+		stn_status st = STN_OK;
+
+		if (r->bad || len > r->len - r->pos)
+			return stn__fail(eb, STN_ECORRUPT, "section %u: length out of bounds",
+					 (unsigned)i);
+		rbuf body = {.p = r->p + r->pos, .len = len};
+		r->pos += len;
+		switch (tag) {
+		case SEC_ASSIGN:
+			st = section_assign(m, &body, eb);
+			break;
+		case SEC_TRAINING:
+			st = section_training(m, &body, eb);
+			break;
+		case SEC_DATA:
+			st = section_data(m, &body, eb);
+			break;
+		case SEC_MEMBERS:
+			st = section_members(m, &body, eb);
+			break;
+		default:
+			continue;
+		}
+		if (st != STN_OK)
+			return st;
+		if (body.pos != body.len)
+			return stn__fail(eb, STN_ECORRUPT, "section %u (tag %u): %zu extra bytes",
+					 (unsigned)i, (unsigned)tag, body.len - body.pos);
+	}
 	if (r->pos != r->len)
 		return stn__fail(eb, STN_ECORRUPT, "%zu trailing bytes", r->len - r->pos);
+	m->has_info = true;
 	return STN_OK;
 }
 
@@ -457,9 +716,9 @@ stn_status stn__model_decode(stn_model *m, const uint8_t *data, size_t len, stn_
 	if (mark != STN_MODEL_ENDIAN_MARK)
 		return stn__fail(eb, STN_ECORRUPT, "bad endianness marker 0x%08x (expected 0x%08x)",
 				 (unsigned)mark, STN_MODEL_ENDIAN_MARK);
-	if (version != STN_MODEL_VERSION)
-		return stn__fail(eb, STN_EVERSION, "model format version %u, this build reads %u",
-				 (unsigned)version, STN_MODEL_VERSION);
+	if (version != STN_MODEL_VERSION && version != STN_MODEL_VERSION_1)
+		return stn__fail(eb, STN_EVERSION, "model format version %u, this build reads %u..%u",
+				 (unsigned)version, STN_MODEL_VERSION_1, STN_MODEL_VERSION);
 	uint64_t plen = get_u64(&r);
 	uint32_t crc = get_u32(&r);
 	uint32_t reserved = get_u32(&r);
@@ -473,7 +732,9 @@ stn_status stn__model_decode(stn_model *m, const uint8_t *data, size_t len, stn_
 		return stn__fail(eb, STN_ECORRUPT, "checksum mismatch (stored %08x, computed %08x)",
 				 (unsigned)crc, (unsigned)actual);
 	rbuf p = {.p = data + STN_MODEL_HEADER_SIZE, .len = (size_t)plen};
-	stn_status st = decode_payload(m, &p, eb);
+	stn_status st = decode_payload(m, &p, version, eb);
+	if (st == STN_OK)
+		m->version = version;
 	if (st != STN_OK)
 		stn__model_fini(m);
 	return st;
@@ -582,5 +843,73 @@ stn_status stn__model_read(stn_model *m, const char *path, stn_errbuf *eb)
 cleanup_file:
 	fclose(f);
 	stn__free(buf);
+	return st;
+}
+
+long stn__model_global_member(const stn_model *m)
+{
+	for (size_t i = 0; i < m->n_members; i++)
+		if (!m->members[i].has_dag)
+			return (long)i;
+	return -1;
+}
+
+void stn__model_assignment_fini(stn_model_assignment *a)
+{
+	if (a == NULL)
+		return;
+	stn__ged_result_fini(&a->path);
+	memset(a, 0, sizeof(*a));
+}
+
+stn_status stn__model_assign(const stn_model *m, const stn_dag *dag, double margin,
+			     const stn_ged_opts *ged, bool want_path, stn_model_assignment *out,
+			     stn_errbuf *eb)
+{
+	stn_ged_opts go = ged != NULL ? *ged : stn__ged_opts_default();
+	stn_status st = STN_OK;
+
+	memset(out, 0, sizeof(*out));
+	out->member = stn__model_global_member(m);
+	out->nearest = -1;
+	out->distance = NAN;
+	out->margin = margin > 0.0 && isfinite(margin) ? margin
+			: m->margin > 0.0                 ? m->margin
+							  : STN_MODEL_DEFAULT_MARGIN;
+	out->global = out->member >= 0;
+	go.want_path = false;
+	for (size_t i = 0; i < m->n_members; i++) {
+		stn_ged_result r;
+
+		if (!m->members[i].has_dag)
+			continue;
+		st = stn__ged_compute(dag, &m->members[i].dag, &go, &r, eb);
+		if (st != STN_OK)
+			return st;
+		/* Ties go to the earlier member, as in stn__cluster_assign. */
+		if (out->nearest < 0 || r.normalised < out->distance) {
+			out->nearest = (long)i;
+			out->distance = r.normalised;
+		}
+		stn__ged_result_fini(&r);
+	}
+	if (out->nearest >= 0) {
+		stn_clustering one;
+		double radius = m->members[out->nearest].radius;
+
+		memset(&one, 0, sizeof(one));
+		one.k = 1;
+		one.radius = &radius;
+		out->radius = radius;
+		if (stn__cluster_assign(&one, &out->distance, out->margin, NULL) == 0 ||
+		    out->member < 0) {
+			out->member = out->nearest;
+			out->global = false;
+		}
+		if (want_path) {
+			go.want_path = true;
+			st = stn__ged_compute(dag, &m->members[out->nearest].dag, &go, &out->path, eb);
+		}
+	}
 	return st;
 }
