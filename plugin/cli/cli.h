@@ -50,4 +50,16 @@ double stn_cli_percentile(double *v, size_t n, double pct);
 /* Monotonic clock in seconds. */
 double stn_cli_now(void);
 
+/* Progress lines on stderr for long commands: "CMD: phase  42.0%  3.1s, eta 4s", at most one
+ * a second per phase plus each phase's start and end. Use stn_cli_progress_fn as the
+ * stn_progress_fn of pretrain.h with the struct as user pointer. */
+typedef struct stn_cli_progress {
+	const char *cmd;
+	const char *phase;
+	bool quiet;
+	double start, phase_start, last, last_fraction;
+} stn_cli_progress;
+void stn_cli_progress_init(stn_cli_progress *p, const char *cmd, bool quiet);
+void stn_cli_progress_fn(void *user, const char *phase, double fraction);
+
 #endif

@@ -124,3 +124,38 @@ void stn_bench_emit(const stn_bench_opts *opts, const char *bench, const char *m
 	}
 	fflush(stdout);
 }
+
+void stn_cli_progress_init(stn_cli_progress *p, const char *cmd, bool quiet)
+{
+	memset(p, 0, sizeof(*p));
+	p->cmd = cmd;
+	p->quiet = quiet;
+	p->start = stn_cli_now();
+}
+
+void stn_cli_progress_fn(void *user, const char *phase, double fraction)
+{
+	stn_cli_progress *p = user;
+	double now = stn_cli_now();
+	bool new_phase = p->phase == NULL || strcmp(p->phase, phase) != 0;
+
+	if (p->quiet)
+		return;
+	if (new_phase) {
+		p->phase = phase;
+		p->phase_start = now;
+	} else if (fraction < 1.0 && now - p->last < 1.0) {
+		return; /* at most one line a second within a phase */
+	} else if (fraction >= 1.0 && p->last_fraction >= 1.0) {
+		return;
+	}
+	p->last = now;
+	p->last_fraction = fraction;
+	double el = now - p->phase_start;
+	if (fraction > 0.0 && fraction < 1.0 && el > 0.5)
+		fprintf(stderr, "%s: %-8s %5.1f%%  %6.1fs, eta %.0fs\n", p->cmd, phase,
+			100.0 * fraction, now - p->start, el * (1.0 - fraction) / fraction);
+	else
+		fprintf(stderr, "%s: %-8s %5.1f%%  %6.1fs\n", p->cmd, phase, 100.0 * fraction,
+			now - p->start);
+}

@@ -1,0 +1,278 @@
+/* `streamtune history generate` and `streamtune pretrain` as a user runs them: a generated
+ * history trains a model; two runs (2 threads, then 1) write byte-identical files; corrupt,
+ * empty, missing and newer-schema histories and DAGs over the size limit are refused with an
+ * error and nothing at --out; usage errors exit 2. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "model.h"
+#include "testutil.h"
+
+static char *dir;
+static char hist[1024];
+
+/* Runs the CLI with a formatted argument string; returns its exit status. */
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...)
+{
+	char args[3000], cmd[4200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "'%s' %s 2>>'%s/stderr.txt'", stn_test_cli(), args, dir);
+	int st = system(cmd);
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+static char *path_in(const char *name)
+{
+	static char buf[8][1100];
+	static int next;
+	char *p = buf[next++ % 8];
+	snprintf(p, sizeof(buf[0]), "%s/%s", dir, name);
+	return p;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	if (stn_test_cli() == NULL) {
+		fprintf(stderr, "STN_CLI is not set\n");
+		return -1;
+	}
+	dir = stn_test_tmpdir();
+	if (dir == NULL)
+		return -1;
+	snprintf(hist, sizeof(hist), "%s/gen.sqlite", dir);
+	/* Every family, short jobs: enough labelled windows and distinct DAGs to cluster. */
+	return run("history generate --out '%s' --jobs 14 --windows 120 --seed 7", hist) == 0 ? 0
+											       : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	stn_test_rmtree(dir);
+	free(dir);
+	return 0;
+}
+
+static void same_file(const char *a, const char *b)
+{
+	unsigned char *x = NULL, *y = NULL;
+	size_t nx = 0, ny = 0;
+
+	assert_int_equal(stn_test_read_file(a, &x, &nx), 0);
+	assert_int_equal(stn_test_read_file(b, &y, &ny), 0);
+	assert_int_equal(nx, ny);
+	assert_memory_equal(x, y, nx);
+	free(x);
+	free(y);
+}
+
+static const char *fast = "--epochs 4 --patience 2 --quiet";
+
+static void test_deterministic(void **state)
+{
+	(void)state;
+	char *m1 = path_in("m1.stnm"), *m2 = path_in("m2.stnm"), *m3 = path_in("m3.stnm");
+
+	assert_int_equal(run("pretrain --history '%s' --out '%s' --threads 2 %s", hist, m1, fast), 0);
+	assert_int_equal(run("pretrain --history '%s' --out '%s' --threads 2 %s", hist, m2, fast), 0);
+	assert_int_equal(run("pretrain --history '%s' --out '%s' --threads 1 %s", hist, m3, fast), 0);
+	same_file(m1, m2);
+	same_file(m1, m3);
+
+	/* The model is a version 2 file: the global member first, then clusters with medoids. */
+	stn_model m;
+	stn_errbuf eb = {{0}};
+	assert_int_equal(stn__model_read(&m, m1, &eb), STN_OK);
+	assert_true(m.has_info);
+	assert_true(m.n_members >= 2);
+	assert_false(m.members[0].has_dag);
+	for (size_t i = 1; i < m.n_members; i++) {
+		assert_true(m.members[i].has_dag);
+		assert_true(m.members[i].radius >= 0.0);
+	}
+	assert_int_equal(m.data.k, m.n_members - 1);
+	assert_int_equal(m.data.jobs, 14);
+	assert_int_equal(m.data.n_histories, 1);
+	assert_string_equal(m.data.histories[0].name, "gen.sqlite");
+	assert_true(m.data.observations > 0 && m.data.positives > 0);
+	stn__model_fini(&m);
+
+	/* Another seed gives another model. */
+	char *m4 = path_in("m4.stnm");
+	unsigned char *x = NULL, *y = NULL;
+	size_t nx = 0, ny = 0;
+	assert_int_equal(run("pretrain --history '%s' --out '%s' --seed 2 %s", hist, m4, fast), 0);
+	assert_int_equal(stn_test_read_file(m1, &x, &nx), 0);
+	assert_int_equal(stn_test_read_file(m4, &y, &ny), 0);
+	assert_true(nx != ny || memcmp(x, y, nx) != 0);
+	free(x);
+	free(y);
+}
+
+/* A refused input: exit 1 and nothing at out. */
+static void refused(const char *history, const char *extra)
+{
+	char *out = path_in("refused.stnm");
+
+	unlink(out);
+	assert_int_equal(run("pretrain --history '%s' --out '%s' %s %s", history, out, fast, extra),
+			 1);
+	assert_int_not_equal(access(out, F_OK), 0);
+}
+
+static void write_bytes(const char *path, const char *data, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, n, f), n);
+	fclose(f);
+}
+
+static void test_bad_histories(void **state)
+{
+	(void)state;
+	char *junk = path_in("junk.sqlite"), *empty = path_in("empty.sqlite");
+	char *newer = path_in("newer.sqlite"), *nojobs = path_in("nojobs.sqlite");
+	char junkdata[4096];
+
+	for (size_t i = 0; i < sizeof(junkdata); i++)
+		junkdata[i] = (char)(i * 131 + 7);
+	write_bytes(junk, junkdata, sizeof(junkdata));
+	write_bytes(empty, "", 0);
+	refused(junk, "");
+	refused(empty, "");
+	refused(path_in("missing.sqlite"), "");
+
+	/* A history of a newer schema version. */
+	char cmd[3000];
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", hist, newer);
+	assert_int_equal(system(cmd), 0);
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(newer, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE schema_version SET version = 99", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	refused(newer, "");
+
+	/* A valid history with no windows at all. */
+	assert_int_equal(sqlite3_open(nojobs, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "CREATE TABLE schema_version(version INTEGER NOT NULL);"
+				      "INSERT INTO schema_version VALUES (1);"
+				      "CREATE TABLE dags(key INTEGER PRIMARY KEY, hash INTEGER NOT NULL"
+				      " UNIQUE, n_ops INTEGER NOT NULL, n_edges INTEGER NOT NULL,"
+				      " body BLOB NOT NULL);"
+				      "CREATE TABLE jobs(key INTEGER PRIMARY KEY, job TEXT NOT NULL"
+				      " UNIQUE, policy TEXT NOT NULL, policy_opts TEXT NOT NULL,"
+				      " created_ms INTEGER NOT NULL, dag INTEGER NOT NULL);"
+				      "CREATE TABLE windows(job INTEGER NOT NULL, idx INTEGER NOT NULL,"
+				      " epoch INTEGER NOT NULL, duration_ms INTEGER NOT NULL, lag_ms REAL"
+				      " NOT NULL, dag INTEGER NOT NULL, n_ops INTEGER NOT NULL, ops BLOB"
+				      " NOT NULL, PRIMARY KEY(job, idx)) WITHOUT ROWID;",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	refused(nojobs, "");
+
+	/* DAGs over the size limit; and one bad history among good ones spoils the run. */
+	refused(hist, "--max-ops 2");
+	char both[2200];
+	snprintf(both, sizeof(both), "%s' '%s", hist, junk);
+	refused(both, "");
+
+	/* An existing model is left as it was when a run fails. */
+	char *keep = path_in("keep.stnm");
+	assert_int_equal(run("pretrain --history '%s' --out '%s' %s", hist, keep, fast), 0);
+	unsigned char *before = NULL, *after = NULL;
+	size_t nb = 0, na = 0;
+	assert_int_equal(stn_test_read_file(keep, &before, &nb), 0);
+	assert_int_equal(run("pretrain --history '%s' --out '%s' %s", junk, keep, fast), 1);
+	assert_int_equal(stn_test_read_file(keep, &after, &na), 0);
+	assert_int_equal(nb, na);
+	assert_memory_equal(before, after, nb);
+	free(before);
+	free(after);
+}
+
+static void test_usage(void **state)
+{
+	(void)state;
+	assert_int_equal(run("pretrain --help >/dev/null"), 0);
+	assert_int_equal(run("history --help >/dev/null"), 0);
+	assert_int_equal(run("history generate --help >/dev/null"), 0);
+	assert_int_equal(run("history export --help >/dev/null"), 0);
+	assert_int_equal(run("history import --help >/dev/null"), 0);
+	assert_int_equal(run("pretrain"), 2);
+	assert_int_equal(run("pretrain --out x.stnm"), 2);
+	assert_int_equal(run("pretrain --history '%s'", hist), 2);
+	assert_int_equal(run("pretrain --history '%s' --out '%s' --threads 0", hist,
+			     path_in("t0.stnm")),
+			 2);
+	assert_int_equal(run("pretrain --history '%s' --out '%s' --bogus", hist,
+			     path_in("b.stnm")),
+			 2);
+	assert_int_equal(run("history"), 2);
+	assert_int_equal(run("history frobnicate"), 2);
+	assert_int_equal(run("history generate"), 2);
+	assert_int_equal(run("history generate --out '%s' --families q1,q99", path_in("f.sqlite")),
+			 2);
+	assert_int_equal(run("history generate --out '%s' --jobs 0", path_in("f.sqlite")), 2);
+	assert_int_not_equal(access(path_in("f.sqlite"), F_OK), 0);
+	/* An existing file is not overwritten. */
+	assert_int_equal(run("history generate --out '%s' --jobs 1", hist), 1);
+	assert_int_equal(run("history export '%s'", hist), 2);
+	assert_int_equal(run("history import --into '%s'", path_in("i.sqlite")), 2);
+}
+
+/* A generated history exported and imported elsewhere trains, and generation is
+ * deterministic: the same seed gives the same windows. */
+static void test_generate_export_import(void **state)
+{
+	(void)state;
+	char *g1 = path_in("g1.sqlite"), *g2 = path_in("g2.sqlite");
+	char *mp = path_in("g1.mp"), *mp2 = path_in("g2.mp"), *merged = path_in("merged.sqlite");
+
+	assert_int_equal(run("history generate --out '%s' --families q5,random --jobs 3 "
+			     "--windows 40 --seed 3",
+			     g1),
+			 0);
+	assert_int_equal(run("history generate --out '%s' --families q5,random --jobs 3 "
+			     "--windows 40 --seed 3",
+			     g2),
+			 0);
+	assert_int_equal(run("history export '%s' --out '%s'", g1, mp), 0);
+	assert_int_equal(run("history export '%s' --out '%s'", g2, mp2), 0);
+	same_file(mp, mp2);
+	assert_int_equal(run("history import '%s' --into '%s'", mp, merged), 0);
+	assert_int_equal(run("pretrain --history '%s' --out '%s' %s", merged,
+			     path_in("merged.stnm"), fast),
+			 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_deterministic),
+		cmocka_unit_test(test_bad_histories),
+		cmocka_unit_test(test_usage),
+		cmocka_unit_test(test_generate_export_import),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
