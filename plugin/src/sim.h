@@ -27,7 +27,15 @@ stn_status stn__sim_family_parse(const char *s, stn_sim_family *out);
 const char *stn__sim_family_name(stn_sim_family f);
 
 /* True per-operator behaviour. Total capacity at parallelism p, with q = min(p, p_sat):
- * c * q^alpha / (q * h(q)), h(q) = share of the hottest of q instances = 1 / sum_k k^-skew. */
+ * c * q^alpha / (q * h(q)), h(q) = share of the hottest of q instances = 1 / sum_k k^-skew.
+ *
+ * stn__sim_job_random draws it as a function of what a model can see of the operator, plus
+ * modest noise, so that it can be learnt from past jobs (the cost table and its reasons are
+ * in sim.c):
+ *   c     = 1e6 / cost_us(kind, selectivity, stateful, incoming partitioning) * U(0.85, 1.15)
+ *   alpha = alpha(kind) - 0.05 if stateful, +- 0.03, within 0.7..1
+ *   skew  = skew(kind) * fraction of hash-partitioned inputs * U(0.8, 1.2)
+ *   p_sat = 24..32 for stateful operators, unbounded for stateless ones. */
 typedef struct stn_sim_truth {
 	double c;       /* records/s of one instance */
 	double alpha;   /* parallel scaling exponent, 0.7..1 */
@@ -42,8 +50,15 @@ typedef struct stn_sim_job {
 	stn_sim_family family;
 } stn_sim_job;
 
+/* The visible part of an operator's true capacity: records/s of one instance of operator
+ * index v at the nominal cost of its kind, selectivity, state and incoming partitioning
+ * (c divided by its per-operator factor). 0 if v is out of range. */
+double stn__sim_nominal_capacity(const stn_dag *d, uint32_t v);
+
 /* Builds a random job of a family. n_ops: for STN_SIM_RANDOM the operator count (3..60),
- * 0 = chosen by the seed; ignored otherwise. Start parallelism = the oracle at rate factor 1. */
+ * 0 = chosen by the seed; ignored otherwise. Source rates are scaled so the most loaded
+ * operator needs about 2..12 instances and every operator keeps up with twice the nominal
+ * rate within p_max. Start parallelism = the oracle at rate factor 1. */
 stn_status stn__sim_job_random(stn_sim_job *job, stn_sim_family fam, uint32_t n_ops,
 			       uint64_t seed, stn_errbuf *eb);
 void stn__sim_job_fini(stn_sim_job *job);
@@ -137,6 +152,11 @@ typedef struct stn_sim_dataset {
 	size_t n_bottleneck, n_ok, n_none; /* label counts over all operators and windows */
 } stn_sim_dataset;
 
+/* Per job: configs_per_job configurations, each run from a fresh simulator for 2 warm-up
+ * windows plus windows_per_config kept windows at a constant rate factor drawn log-uniform
+ * in 0.8..1.4. Every operator starts 0..2 above its oracle; 7 in 10 configurations then
+ * under-provision one operator that needs more than one instance, and each other such
+ * operator with probability 0.2, by 1..3 instances. */
 typedef struct stn_sim_dataset_opts {
 	const stn_sim_family *families; /* chosen round-robin */
 	size_t n_families;
