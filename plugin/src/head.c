@@ -91,11 +91,21 @@ double stn__head_loss_backward(const stn_net *n, const double *z, double delta,
 			       double log_lambda, double p, int label, double wt, double *g_head,
 			       double *dz, double *ddelta)
 {
+	return stn__head_loss_backward_adj(n, z, delta, log_lambda, p, label, wt, 0.0, g_head,
+					   dz, ddelta);
+}
+
+double stn__head_loss_backward_adj(const stn_net *n, const double *z, double delta,
+				   double log_lambda, double p, int label, double wt,
+				   double logit_offset, double *g_head, double *dz, double *ddelta)
+{
 	stn_head_out o;
 	stn__head_eval(n, z, delta, &o);
 	double lp = log(p);
 	double diff = log_lambda - o.log_c - o.alpha * lp;
-	double u = o.s * diff;
+	/* The offset is a constant: it moves where the loss is evaluated, not the derivatives of
+	 * the logit with respect to the parameters. */
+	double u = o.s * diff + logit_offset;
 	double y = label ? 1.0 : 0.0;
 	double loss = wt * (stn__nn_softplus(u) - y * u);
 	double du = wt * (stn__nn_sigmoid(u) - y);

@@ -43,4 +43,14 @@ double stn__head_loss_backward(const stn_net *n, const double *z, double delta,
 			       double log_lambda, double p, int label, double wt, double *g_head,
 			       double *dz, double *ddelta);
 
+/* Same with the loss evaluated at the logit u + logit_offset (logit adjustment). Training
+ * with class weights w1 (bottleneck) and w0 and the offset log(w1 / w0) keeps the weights'
+ * balanced gradients while the head's own probability stays an estimate of the unweighted
+ * P(bottleneck): the weighted loss is minimised where u + log(w1 / w0) is the weighted
+ * log-odds, i.e. where u is the true log-odds. Without it, P = 1/2 would sit where capacity
+ * is short by log(w1 / w0) / s in log space, and p* would be biased upwards. */
+double stn__head_loss_backward_adj(const stn_net *n, const double *z, double delta,
+				   double log_lambda, double p, int label, double wt,
+				   double logit_offset, double *g_head, double *dz, double *ddelta);
+
 #endif

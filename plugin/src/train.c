@@ -100,6 +100,7 @@ void stn__train_opts_default(stn_train_opts *o)
 	o->val_fraction = 0.2;
 	o->patience = 8;
 	o->seed = 1;
+	o->centre_capacity = true;
 }
 
 /* Forward + loss (+ backward when grad) over the samples idx; returns the weighted loss sum
@@ -135,6 +136,8 @@ static stn_status batch_pass(stn_net *n, const stn_train_set *s, const size_t *i
 	}
 	double sum = 0.0;
 	size_t cnt = 0;
+	/* Logit adjustment for the class weights (head.h): the head stays calibrated. */
+	double offset = pos_w > 0.0 && neg_w > 0.0 ? log(pos_w / neg_w) : 0.0;
 	for (size_t i = 0; i < n_idx; i++) {
 		const stn_train_sample *x = &s->samples[idx[i]];
 		size_t base = b->graph_start[i], nv = b->graph_start[i + 1] - base;
@@ -142,9 +145,9 @@ static stn_status batch_pass(stn_net *n, const stn_train_set *s, const size_t *i
 			if (x->label[v] < 0)
 				continue;
 			double wt = x->label[v] ? pos_w : neg_w;
-			sum += stn__head_loss_backward(
+			sum += stn__head_loss_backward_adj(
 				n, z + (base + v) * H, 0.0, log(x->lambda[v]), (double)x->p[v],
-				x->label[v], wt, grad ? n->g + n->head_offset : NULL,
+				x->label[v], wt, offset, grad ? n->g + n->head_offset : NULL,
 				grad ? dz + (base + v) * H : NULL, NULL);
 			cnt++;
 		}
@@ -208,6 +211,53 @@ stn_status stn__train_loss(const stn_net *n, const stn_train_set *s, const size_
 	return st;
 }
 
+/* Moves the head's log-capacity bias so that, over the labelled observations of idx, the
+ * mean of log lambda - log c - alpha log p is zero: a fresh network then starts with its
+ * capacities in the range of the data instead of e^5, far below most rates. From there every
+ * observation would be a confident bottleneck, and the first steps would rather shrink the
+ * sharpness towards zero (where its gradient vanishes) than learn capacities. */
+static stn_status centre_capacity(stn_net *n, const stn_train_set *s, const size_t *idx,
+				  size_t n_idx, stn_gnn_batch *b, stn_gnn_cache *c, stn_errbuf *eb)
+{
+	const stn_dag **gs = stn__malloc_array(32, sizeof(*gs));
+	size_t H = n->cfg.width, cnt = 0;
+	double sum = 0.0;
+	stn_status st = STN_OK;
+
+	if (gs == NULL)
+		return stn__fail(eb, STN_ENOMEM, "batch");
+	for (size_t i = 0; i < n_idx && st == STN_OK; i += 32) {
+		size_t m = n_idx - i < 32 ? n_idx - i : 32;
+		for (size_t k = 0; k < m; k++)
+			gs[k] = &s->graphs[s->samples[idx[i + k]].graph];
+		st = stn__gnn_batch_build(b, gs, m, eb);
+		if (st != STN_OK)
+			break;
+		st = stn__gnn_forward(n, b, c);
+		if (st != STN_OK) {
+			stn__fail(eb, st, "encoder forward");
+			break;
+		}
+		const double *z = c->h[n->cfg.layers];
+		for (size_t k = 0; k < m; k++) {
+			const stn_train_sample *x = &s->samples[idx[i + k]];
+			size_t base = b->graph_start[k], nv = b->graph_start[k + 1] - base;
+			for (size_t v = 0; v < nv; v++) {
+				if (x->label[v] < 0)
+					continue;
+				stn_head_out ho;
+				stn__head_eval(n, z + (base + v) * H, 0.0, &ho);
+				sum += log(x->lambda[v]) - ho.log_c - ho.alpha * log((double)x->p[v]);
+				cnt++;
+			}
+		}
+	}
+	if (st == STN_OK && cnt > 0)
+		n->w[n->head_offset + STN_HEAD_OUTPUTS * H] += sum / (double)cnt;
+	stn__free(gs);
+	return st;
+}
+
 stn_status stn__train_fit(stn_net *n, const stn_train_set *s, const stn_train_opts *o,
 			  stn_train_report *rep, stn_errbuf *eb)
 {
@@ -264,6 +314,11 @@ stn_status stn__train_fit(stn_net *n, const stn_train_set *s, const stn_train_op
 	double best_loss = INFINITY;
 	uint32_t since = 0, ep;
 	size_t bs = o->batch ? o->batch : 1;
+	if (o->centre_capacity) {
+		st = centre_capacity(n, s, tr, n_tr, &b, &c, eb);
+		if (st != STN_OK)
+			goto cleanup_all;
+	}
 	memcpy(best, n->w, n->n_params * sizeof(double));
 	for (ep = 0; ep < o->max_epochs; ep++) {
 		for (size_t i = n_tr; i > 1; i--) {

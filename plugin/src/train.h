@@ -4,6 +4,7 @@
 #ifndef STN_TRAIN_H
 #define STN_TRAIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,9 @@ typedef struct stn_train_opts {
 	double val_fraction;   /* default 0.2 */
 	uint32_t patience;     /* epochs without validation improvement, default 8 */
 	uint64_t seed;
+	bool centre_capacity;  /* before the first epoch, move the head's log-capacity bias to
+				* the data (mean log-odds 0); for a freshly initialised network.
+				* default true */
 } stn_train_opts;
 
 void stn__train_opts_default(stn_train_opts *o);
@@ -56,11 +60,16 @@ typedef struct stn_train_report {
 } stn_train_report;
 
 /* Trains n (already initialised; use stn__net_init_random first) in place; keeps the
- * parameters of the best validation epoch. */
+ * parameters of the best validation epoch. The loss is binary cross-entropy with class
+ * weights that give each class half the total weight, with the logit adjusted by
+ * log(pos_w / neg_w) (head.h), so the trained head's P(bottleneck) is not skewed towards the
+ * rarer class and p* at tau = 1/2 is where the predicted capacity meets the rate. */
 stn_status stn__train_fit(stn_net *n, const stn_train_set *s, const stn_train_opts *o,
 			  stn_train_report *rep, stn_errbuf *eb);
 
-/* Weighted mean loss over the given samples (all if idx NULL), weights from the set. */
+/* Weighted mean loss over the given samples (all if idx NULL) with class weights pos_w and
+ * neg_w and the logit adjusted by log(pos_w / neg_w), as stn__train_fit minimises it
+ * (1 and 1: the plain mean cross-entropy). */
 stn_status stn__train_loss(const stn_net *n, const stn_train_set *s, const size_t *idx,
 			   size_t n_idx, double pos_w, double neg_w, double *loss, stn_errbuf *eb);
 
