@@ -18,6 +18,7 @@
 #include "alloc.h"
 #include "head.h"
 #include "sim.h"
+#include "nn.h"
 #include "train.h"
 
 /* Data sizes: a few seconds in Release, about twice that under ASan/UBSan (the matrix
@@ -119,6 +120,58 @@ static double figures_print(figures *f, const char *what)
 		      100.0 * (double)f->exact / (double)f->ops, f->multi,
 		      f->multi ? 100.0 * (double)f->multi_within / (double)f->multi : 0.0);
 	return auc;
+}
+
+/* The logit-adjusted loss that training minimises: its value is the cross-entropy at
+ * u + offset, and its gradient (head parameters and embedding) matches finite differences. */
+static void test_adjusted_loss_gradient(void **state)
+{
+	(void)state;
+	stn_errbuf eb;
+	stn_net n;
+	stn_net_config cfg = {1, 6, STN_GNN_FEAT_DIM};
+	stn_rng r;
+	assert_int_equal(stn__net_init(&n, &cfg, &eb), STN_OK);
+	stn__net_init_random(&n, 3);
+	stn__rng_seed(&r, 9);
+	size_t H = cfg.width, nh = n.n_params - n.head_offset;
+	double z[6], gz[6], *g = stn__calloc(nh, sizeof(double));
+	assert_non_null(g);
+	for (int trial = 0; trial < 20; trial++) {
+		for (size_t j = 0; j < H; j++)
+			z[j] = stn__rng_uniform(&r);
+		stn_head_out ho;
+		stn__head_eval(&n, z, 0.0, &ho);
+		double ll = ho.log_c + 2.0 * (stn__rng_uniform(&r) - 0.5) + 1.0;
+		double p = (double)(1 + stn__rng_below(&r, 8)), off = 3.0 * stn__rng_normal(&r);
+		int y = trial % 2;
+		double wt = 0.5 + stn__rng_uniform(&r);
+		memset(g, 0, nh * sizeof(double));
+		memset(gz, 0, sizeof(gz));
+		double loss = stn__head_loss_backward_adj(&n, z, 0.0, ll, p, y, wt, off, g, gz, NULL);
+		double u = stn__head_logit(&ho, ll, p) + off;
+		double expect = wt * (log1p(exp(-fabs(u))) + fmax(u, 0.0) - (double)y * u);
+		assert_true(fabs(loss - expect) <= 1e-9 * (1.0 + fabs(expect)));
+		/* Offset 0 is the plain loss. */
+		assert_true(stn__head_loss_backward_adj(&n, z, 0.0, ll, p, y, wt, 0.0, NULL, NULL,
+							NULL) ==
+			    stn__head_loss_backward(&n, z, 0.0, ll, p, y, wt, NULL, NULL, NULL));
+		const double h = 1e-6;
+		for (size_t k = 0; k < nh + H; k++) {
+			double *x = k < nh ? &n.w[n.head_offset + k] : &z[k - nh], keep = *x;
+			*x = keep + h;
+			double lp = stn__head_loss_backward_adj(&n, z, 0.0, ll, p, y, wt, off, NULL,
+								NULL, NULL);
+			*x = keep - h;
+			double lm = stn__head_loss_backward_adj(&n, z, 0.0, ll, p, y, wt, off, NULL,
+								NULL, NULL);
+			*x = keep;
+			double num = (lp - lm) / (2.0 * h), ana = k < nh ? g[k] : gz[k - nh];
+			assert_true(fabs(num - ana) <= 1e-5 * (1.0 + fabs(num)));
+		}
+	}
+	stn__free(g);
+	stn__net_fini(&n);
 }
 
 static void test_learns_sim_capacities(void **state)
@@ -234,6 +287,7 @@ static void test_learns_sim_capacities(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_adjusted_loss_gradient),
 		cmocka_unit_test(test_learns_sim_capacities),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
