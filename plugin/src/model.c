@@ -1,7 +1,11 @@
-/* model: encoding, decoding and atomic writing of model files. */
+/* model: encoding, decoding and atomic writing of model files; the default model. */
+#define _GNU_SOURCE /* dladdr */
 #include "model.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <math.h>
@@ -912,4 +916,86 @@ stn_status stn__model_assign(const stn_model *m, const stn_dag *dag, double marg
 		}
 	}
 	return st;
+}
+
+/* ---- the default model ---------------------------------------------------------------------- */
+
+/* Directory of the object holding this code: libstreamtune.so when loaded as the plugin, the
+ * executable when linked statically (the CLI, tests). */
+static bool own_dir(char *buf, size_t cap)
+{
+	Dl_info info;
+	char path[PATH_MAX];
+	ssize_t n;
+
+	memset(&info, 0, sizeof(info));
+	if (dladdr((const void *)&own_dir, &info) != 0 && info.dli_fname != NULL &&
+	    strchr(info.dli_fname, '/') != NULL && realpath(info.dli_fname, path) != NULL) {
+		/* path holds the object's absolute name */
+	} else if ((n = readlink("/proc/self/exe", path, sizeof(path) - 1)) > 0) {
+		path[n] = '\0';
+	} else {
+		return false;
+	}
+	char *slash = strrchr(path, '/');
+	if (slash == NULL)
+		return false;
+	*slash = '\0';
+	return (size_t)snprintf(buf, cap, "%s", path[0] ? path : "/") < cap;
+}
+
+stn_status stn__model_default_path(char *buf, size_t cap, stn_errbuf *eb)
+{
+	static const char *const rel[] = {"../plugin/models/" STN_MODEL_DEFAULT_NAME,
+					  "../share/streamtune/models/" STN_MODEL_DEFAULT_NAME};
+	const char *env = getenv(STN_MODEL_ENV);
+	char dir[PATH_MAX];
+
+	if (cap > 0)
+		buf[0] = '\0';
+	if (env != NULL && env[0] != '\0') {
+		if (strcmp(env, "none") == 0)
+			return stn__fail(eb, STN_ENOTFOUND, "%s=none", STN_MODEL_ENV);
+		if ((size_t)snprintf(buf, cap, "%s", env) >= cap)
+			return stn__fail(eb, STN_EINVAL, "%s is too long", STN_MODEL_ENV);
+		return STN_OK;
+	}
+	if (!own_dir(dir, sizeof(dir)))
+		return stn__fail(eb, STN_ENOTFOUND, "cannot tell where the plugin is installed");
+	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+		if ((size_t)snprintf(buf, cap, "%s/%s", dir, rel[i]) >= cap)
+			continue;
+		if (access(buf, R_OK) == 0)
+			return STN_OK;
+	}
+	if (cap > 0)
+		buf[0] = '\0';
+	return stn__fail(eb, STN_ENOTFOUND, "no %s beside %s", STN_MODEL_DEFAULT_NAME, dir);
+}
+
+static struct {
+	pthread_once_t once;
+	stn_model model;
+	bool ok;
+	char path[PATH_MAX];
+	stn_errbuf why;
+} default_model = {PTHREAD_ONCE_INIT};
+
+static void load_default(void)
+{
+	if (stn__model_default_path(default_model.path, sizeof(default_model.path),
+				    &default_model.why) != STN_OK)
+		return;
+	default_model.ok = stn__model_read(&default_model.model, default_model.path,
+					   &default_model.why) == STN_OK;
+}
+
+const stn_model *stn__model_default(const char **path, const char **why)
+{
+	pthread_once(&default_model.once, load_default);
+	if (path != NULL)
+		*path = default_model.path;
+	if (why != NULL)
+		*why = default_model.ok ? "" : default_model.why.text;
+	return default_model.ok ? &default_model.model : NULL;
 }

@@ -153,6 +153,25 @@ stn_status stn__model_assign(const stn_model *m, const stn_dag *dag, double marg
 			     stn_errbuf *eb);
 void stn__model_assignment_fini(stn_model_assignment *a);
 
+/* The default model, used by the streamtune policy when no model is given. Where it is:
+ *   1. $STREAMTUNE_MODEL, a model file ("none": no default model);
+ *   2. else <dir>/../plugin/models/default.stnm, where <dir> is the directory of the object
+ *      holding the plugin code (libstreamtune.so, or the streamtune executable): the build
+ *      directory beside the source tree's plugin/models, as `cmake -B build` makes it;
+ *   3. else <dir>/../share/streamtune/models/default.stnm, where `cmake --install` puts it.
+ * The file is made by scripts/gen-default-model.sh. */
+#define STN_MODEL_ENV "STREAMTUNE_MODEL"
+#define STN_MODEL_DEFAULT_NAME "default.stnm"
+
+/* The path the rule above picks into buf (the first candidate that exists).
+ * STN_ENOTFOUND (with why) if there is none. */
+stn_status stn__model_default_path(char *buf, size_t cap, stn_errbuf *eb);
+
+/* The default model, read once per process and kept until exit (thread-safe); NULL if there
+ * is none or it cannot be read. *path (may be NULL) receives the file tried ("" if none),
+ * *why (may be NULL) the reason it is not available. */
+const stn_model *stn__model_default(const char **path, const char **why);
+
 /* Atomic write: temporary file in the same directory, fsync, rename, fsync directory. */
 stn_status stn__model_write(const stn_model *m, const char *path, stn_errbuf *eb);
 stn_status stn__model_read(stn_model *m, const char *path, stn_errbuf *eb);

@@ -10,8 +10,13 @@
  * margin), a cap on reconfigurations per hour, scale-down only of clearly idle operators and
  * never below L + 1, DS2 fallback without a usable model, when an operator has no evidence, or
  * when the loop does not converge within max_rounds decisions of a rate change.
- * With no model, option local_prior=1 uses a flat prior (alpha 1, sharpness from the options)
- * instead of falling back to DS2. */
+ * The model member serving the job is the one stn__model_assign picks: the cluster of the
+ * nearest medoid by graph edit distance, or the global member when the job's DAG is farther
+ * than that cluster's radius times the model's margin. Decisions name the member.
+ * Without a model from the host, option local_prior=1 uses a flat prior (alpha 1, sharpness
+ * from the options); otherwise the default model (stn__model_default: $STREAMTUNE_MODEL, else
+ * plugin/models/default.stnm beside the build directory or share/streamtune/models when
+ * installed) serves; with none of these the policy falls back to DS2. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -42,6 +47,7 @@ struct stn_policy {
 	uint32_t *next, *ds2;
 	bool have_prior;
 	char no_model_why[96];
+	char member[STN_MODEL_MAX_NAME + 1]; /* model member serving the job */
 	double tau, idle_busy, full_load, reg_delta, reg_alpha, s_default;
 	uint32_t warm_up, warm_left, max_rounds, cap_per_hour;
 	uint32_t rounds;         /* decisions since the last rate change */
@@ -58,12 +64,23 @@ static bool model_prior(stn_policy *p, const stn_model *m, const stn_dag *dag)
 		snprintf(p->no_model_why, sizeof(p->no_model_why), "model has no members");
 		return false;
 	}
-	const stn_model_member *mem = &m->members[0];
-	for (size_t i = 0; i < m->n_members; i++)
-		if (!m->members[i].has_dag)
-			mem = &m->members[i]; /* the global member serves unseen families */
-	const stn_net *net = &mem->net;
 	stn_errbuf eb = {{0}};
+	stn_model_assignment a;
+	long mi = -1;
+	if (stn__model_assign(m, dag, 0.0, NULL, false, &a, &eb) == STN_OK)
+		mi = a.member;
+	stn__model_assignment_fini(&a);
+	if (mi < 0 || (size_t)mi >= m->n_members) {
+		/* No assignment (no clusters, or GED failed): the last member without a DAG,
+		 * the global one, serves; else the first. */
+		mi = 0;
+		for (size_t i = 0; i < m->n_members; i++)
+			if (!m->members[i].has_dag)
+				mi = (long)i;
+	}
+	const stn_model_member *mem = &m->members[mi];
+	snprintf(p->member, sizeof(p->member), "%s", mem->name[0] ? mem->name : "unnamed");
+	const stn_net *net = &mem->net;
 	if (stn__net_config_check(&net->cfg, &eb) != STN_OK || !net->w ||
 	    net->n_params != stn__net_param_count(&net->cfg)) {
 		snprintf(p->no_model_why, sizeof(p->no_model_why), "corrupt model (bad network)");
@@ -155,10 +172,14 @@ static stn_status st_create(const stn_dag *dag, const stn_policy_option *opts, s
 		p->op[v].s = sharp;
 		p->op[v].alpha = 1.0;
 	}
+	const stn_model *def = NULL;
 	if (model) {
 		p->have_prior = model_prior(p, (const stn_model *)model, dag);
 	} else if (local > 0.5) {
 		p->have_prior = true;
+		snprintf(p->member, sizeof(p->member), "local prior");
+	} else if ((def = stn__model_default(NULL, NULL)) != NULL) {
+		p->have_prior = model_prior(p, def, dag);
 	} else {
 		snprintf(p->no_model_why, sizeof(p->no_model_why), "no model");
 	}
@@ -288,7 +309,7 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 	bool fallback_all = p->rounds >= p->max_rounds;
 	bool cap = cap_reached(p);
 	bool change = false;
-	stn__policy_reason(out, "streamtune:%s",
+	stn__policy_reason(out, "streamtune (%s):%s", p->member,
 			   fallback_all ? " not converging, DS2 fallback;" : "");
 	for (size_t v = 0; v < n; v++) {
 		st_op *o = &p->op[v];
