@@ -1,1 +1,8 @@
-//! Nexmark on Timely Dataflow (under construction).
+//! Nexmark on Timely Dataflow, tuned live by StreamTune, and the harness that compares tuning
+//! policies on it (DESIGN §8).
+
+pub mod event;
+pub mod generator;
+pub mod queries;
+pub mod reference;
+pub mod schedule;

@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 
 use timely::worker::Worker;
 
-use crate::metrics::{Ledger, Metrics, MetricsConfig, WorkerWindow};
+use crate::metrics::{Ledger, Metrics, MetricsConfig, OpEdge, WorkerWindow};
 use crate::plugin::{ContextConfig, LogLevel, Plugin, ServeConfig, ServeStats, Server};
 use crate::proto::{
     self, Ack, AckOf, Edge, ErrorMsg, Hello, Limits, Message, OpKind, Operator, Partitioning,
@@ -124,6 +124,11 @@ pub struct TunerConfig {
     pub finish_timeout: Duration,
     /// Where log lines go; `None`: stderr.
     pub log: Option<LogFn>,
+    /// Register only what can be tuned: the tuned operators, plus the operators hinted as
+    /// sources (at parallelism 1, fixed). Every other operator (demultiplexers, maps in front of
+    /// a tuned exchange, probes, tuned operators' routers) is contracted out of the DAG, its
+    /// edges passing through. Default false: every leaf operator is registered.
+    pub tuned_only: bool,
 }
 
 impl fmt::Debug for TunerConfig {
@@ -155,6 +160,7 @@ impl TunerConfig {
             backoff_max: Duration::from_secs(5),
             finish_timeout: Duration::from_secs(2),
             log: None,
+            tuned_only: false,
         }
     }
 
@@ -424,7 +430,7 @@ impl Decision {
 }
 
 /// Live figures of one tuned operator on this worker, for REGISTER and backlogs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TunedInfo {
     /// The operator's name.
     pub name: String,
@@ -434,6 +440,9 @@ pub struct TunedInfo {
     pub stateful: bool,
     /// Records waiting in its own queues.
     pub queued: usize,
+    /// With emulated capacity: its cumulative virtual service time, seconds, which replaces
+    /// the scheduled time as its busy time.
+    pub emulated_busy_s: Option<f64>,
 }
 
 type TunedProbe = Rc<dyn Fn() -> Vec<TunedInfo>>;
@@ -935,18 +944,35 @@ impl Link {
         let cfg = self.config();
         let peers = (self.peers as u32).clamp(1, proto::MAX_PARALLELISM);
         let tuned = self.tuned.as_ref().map(|t| t()).unwrap_or_default();
-        let leaves: Vec<_> = metrics
-            .leaf_operators()
-            .into_iter()
-            .filter(|o| u32::try_from(o.id).is_ok())
+        let is_source_hint = |name: &str| {
+            cfg.operators
+                .iter()
+                .any(|h| h.name == name && h.kind == Some(OpKind::Source))
+        };
+        let contract = cfg.tuned_only && !tuned.is_empty();
+        let keep =
+            |name: &str| !contract || is_source_hint(name) || tuned.iter().any(|t| t.name == name);
+        let all_leaves = metrics.leaf_operators();
+        let leaves: Vec<_> = all_leaves
+            .iter()
+            .filter(|o| u32::try_from(o.id).is_ok() && keep(&o.name))
             .take(self.limits.max_ops.min(proto::MAX_OPS) as usize)
+            .cloned()
             .collect();
         let ids: HashSet<u32> = leaves.iter().map(|o| o.id as u32).collect();
+        let raw_edges = metrics.edges();
+        let graph_edges = if contract {
+            contract_edges(&raw_edges, |id| {
+                u32::try_from(id).is_ok_and(|id| ids.contains(&id))
+            })
+        } else {
+            raw_edges
+        };
 
         // Edges among registered operators, without cycles (feedback loops are dropped).
         let mut edges: Vec<Edge> = Vec::new();
         let mut succ: HashMap<u32, Vec<u32>> = HashMap::new();
-        for e in metrics.edges() {
+        for e in graph_edges {
             let (Ok(from), Ok(to)) = (u32::try_from(e.from), u32::try_from(e.to)) else {
                 continue;
             };
@@ -1002,8 +1028,12 @@ impl Link {
                         .and_then(|h| h.rate)
                         .filter(|r| r.is_finite() && *r >= 0.0)
                         .unwrap_or(0.0),
-                    p: t.map_or(peers, |t| (t.parallelism as u32).clamp(1, peers)),
-                    p_max: peers,
+                    p: if contract && t.is_none() {
+                        1
+                    } else {
+                        t.map_or(peers, |t| (t.parallelism as u32).clamp(1, peers))
+                    },
+                    p_max: if contract && t.is_none() { 1 } else { peers },
                 }
             })
             .collect();
@@ -1167,6 +1197,43 @@ impl Link {
 }
 
 /// Whether `to` can reach `target` along `succ`.
+/// Edges between kept operators through chains of dropped ones; an edge is exchanged if any
+/// hop on its path is.
+fn contract_edges(edges: &[OpEdge], kept: impl Fn(usize) -> bool) -> Vec<OpEdge> {
+    let mut succ: HashMap<usize, Vec<(usize, bool)>> = HashMap::new();
+    for e in edges {
+        succ.entry(e.from).or_default().push((e.to, e.exchanged));
+    }
+    let mut out: Vec<OpEdge> = Vec::new();
+    let mut sources: Vec<usize> = edges.iter().map(|e| e.from).filter(|&f| kept(f)).collect();
+    sources.sort_unstable();
+    sources.dedup();
+    for from in sources {
+        let mut seen: HashSet<usize> = HashSet::new();
+        let mut stack: Vec<(usize, bool)> = succ.get(&from).cloned().unwrap_or_default();
+        while let Some((node, exchanged)) = stack.pop() {
+            if kept(node) {
+                match out.iter_mut().find(|e| e.from == from && e.to == node) {
+                    Some(e) => e.exchanged |= exchanged,
+                    None => out.push(OpEdge {
+                        from,
+                        to: node,
+                        exchanged,
+                    }),
+                }
+                continue;
+            }
+            if !seen.insert(node) {
+                continue;
+            }
+            for &(next, x) in succ.get(&node).map(Vec::as_slice).unwrap_or(&[]) {
+                stack.push((next, exchanged || x));
+            }
+        }
+    }
+    out
+}
+
 fn reaches(succ: &HashMap<u32, Vec<u32>>, from: u32, target: u32) -> bool {
     let mut stack = vec![from];
     let mut seen = HashSet::new();
@@ -1314,6 +1381,13 @@ impl Attached {
                 .map(|t| (t.name, t.queued as f64))
                 .collect()
         }));
+        let for_busy = Rc::clone(&probe);
+        self.metrics.set_busy_probe(Box::new(move || {
+            for_busy()
+                .into_iter()
+                .filter_map(|t| t.emulated_busy_s.map(|b| (t.name, b)))
+                .collect()
+        }));
         self.link.borrow_mut().tuned = Some(probe);
     }
 
@@ -1328,6 +1402,7 @@ impl Attached {
                     parallelism: s.parallelism,
                     stateful: s.stateful,
                     queued: s.queued,
+                    emulated_busy_s: s.capacity.map(|_| s.emulated_busy_s),
                 })
                 .collect()
         });

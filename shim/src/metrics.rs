@@ -209,6 +209,11 @@ impl WorkerWindow {
 /// Records an operator holds in queues of its own, by operator name, added to its backlog.
 pub type QueueProbe = Box<dyn Fn() -> Vec<(String, f64)>>;
 
+/// Cumulative busy seconds of operators whose busy time is not their scheduled time (emulated
+/// capacity, DESIGN §3), by operator name. An operator listed here gets, per window, the growth
+/// of its figure as busy time instead of its `Schedule` spans.
+pub type BusyProbe = Box<dyn Fn() -> Vec<(String, f64)>>;
+
 #[derive(Clone, Debug)]
 struct Channel {
     scope_addr: Vec<usize>,
@@ -234,6 +239,9 @@ struct Collector {
     window: Duration,
     ledger: Option<Ledger>,
     queue_probe: Option<QueueProbe>,
+    busy_probe: Option<BusyProbe>,
+    // Last cumulative busy seconds read from the busy probe, by operator name.
+    busy_seen: HashMap<String, f64>,
 
     // Log time (Duration since the worker's logging epoch) of Unix time 0 is `-wall_offset`:
     // unix = log + wall_offset. Set by the first callback.
@@ -275,6 +283,8 @@ impl Collector {
             window: config.window.max(Duration::from_millis(1)),
             ledger: config.ledger,
             queue_probe: None,
+            busy_probe: None,
+            busy_seen: HashMap::new(),
             wall_offset: None,
             anchor: None,
             current: None,
@@ -412,6 +422,7 @@ impl Collector {
             *rec_out.entry(op).or_default() += n;
         }
         let backlog = self.backlogs();
+        let busy_override = self.busy_override();
 
         let mut ids: Vec<usize> = self
             .ops
@@ -424,11 +435,14 @@ impl Collector {
         let samples = ids
             .into_iter()
             .map(|id| {
-                let busy_ms = self
-                    .op_window
-                    .get(&id)
-                    .map_or(0.0, |w| w.busy.as_secs_f64() * 1e3)
-                    .min(duration_ms);
+                let busy_ms = match busy_override.get(&id) {
+                    Some(&ms) => ms,
+                    None => self
+                        .op_window
+                        .get(&id)
+                        .map_or(0.0, |w| w.busy.as_secs_f64() * 1e3),
+                }
+                .min(duration_ms);
                 let records_in = rec_in.get(&id).copied().unwrap_or(0).max(0) as f64;
                 let records_out = rec_out.get(&id).copied().unwrap_or(0).max(0) as f64;
                 WindowSample {
@@ -507,6 +521,28 @@ impl Collector {
                 {
                     *out.entry(op.id).or_default() += n;
                 }
+            }
+        }
+        out
+    }
+
+    /// Busy ms in the closing window of the operators the busy probe reports, by operator id.
+    fn busy_override(&mut self) -> HashMap<usize, f64> {
+        let mut out = HashMap::new();
+        let Some(probe) = &self.busy_probe else {
+            return out;
+        };
+        for (name, total_s) in probe() {
+            if !total_s.is_finite() {
+                continue;
+            }
+            let before = self.busy_seen.insert(name.clone(), total_s).unwrap_or(0.0);
+            if let Some(op) = self
+                .ops
+                .values()
+                .find(|o| o.leaf && !o.shut_down && o.name == name)
+            {
+                out.insert(op.id, ((total_s - before) * 1e3).max(0.0));
             }
         }
         out
@@ -799,6 +835,11 @@ impl Metrics {
     /// Sets the probe of records operators hold in their own queues (added to backlogs).
     pub fn set_queue_probe(&self, probe: QueueProbe) {
         self.inner.borrow_mut().queue_probe = Some(probe);
+    }
+
+    /// Sets where the busy time of operators with emulated capacity comes from.
+    pub fn set_busy_probe(&self, probe: BusyProbe) {
+        self.inner.borrow_mut().busy_probe = Some(probe);
     }
 
     /// Takes the closed windows, oldest first.

@@ -93,7 +93,7 @@ impl fmt::Display for ControlError {
 impl std::error::Error for ControlError {}
 
 /// Live figures of one tuned operator on this worker.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TunedStatus<T = u64> {
     /// The operator's name (the key of decisions).
     pub name: String,
@@ -118,11 +118,21 @@ pub struct TunedStatus<T = u64> {
     pub bins_received: u64,
     /// Times before which this worker has processed everything (an antichain; empty = done).
     pub processed: Vec<T>,
+    /// Emulated capacity of this instance in records/s (`None`: native, real CPU cost).
+    pub capacity: Option<f64>,
+    /// Emulated service time spent on this worker so far, seconds (0 when native). Its growth
+    /// over a window is the instance's busy time in that window.
+    pub emulated_busy_s: f64,
+    /// Records this worker has processed so far, per bin (stateful operators; zeros
+    /// otherwise). Summed over workers, it gives the key distribution the operator sees.
+    pub bin_records: Vec<u64>,
 }
 
 /// Per-worker bookkeeping shared between the control handle and the tuned operators.
 pub(crate) struct Registry<T: Timestamp> {
     pub(crate) ops: Vec<OpEntry<T>>,
+    /// Emulated per-instance capacities (records/s) by operator name, set before building.
+    pub(crate) capacities: Vec<(String, f64)>,
     /// Decisions whose epoch the control frontier has passed, not yet reported as applied.
     known: Vec<(T, u64)>,
     last_applied: Option<Applied<T>>,
@@ -142,12 +152,19 @@ pub(crate) struct OpEntry<T: Timestamp> {
     pub(crate) bins_sent: u64,
     pub(crate) bins_received: u64,
     pub(crate) processed: Antichain<T>,
+    /// Emulated capacity of this instance (records/s), if emulated.
+    pub(crate) capacity: Option<f64>,
+    /// Emulated service time spent so far, seconds (only when emulated).
+    pub(crate) emulated_busy_s: f64,
+    /// Records processed here so far, per bin (stateful operators).
+    pub(crate) bin_records: Vec<u64>,
 }
 
 impl<T: Timestamp> Registry<T> {
     fn new() -> Self {
         Registry {
             ops: Vec::new(),
+            capacities: Vec::new(),
             known: Vec::new(),
             last_applied: None,
         }
@@ -162,6 +179,11 @@ impl<T: Timestamp> Registry<T> {
         bins_here: usize,
         bins: usize,
     ) -> usize {
+        let capacity = self
+            .capacities
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|&(_, c)| c);
         self.ops.push(OpEntry {
             name: name.to_owned(),
             stateful,
@@ -175,6 +197,9 @@ impl<T: Timestamp> Registry<T> {
             bins_sent: 0,
             bins_received: 0,
             processed: Antichain::from_elem(T::minimum()),
+            capacity,
+            emulated_busy_s: 0.0,
+            bin_records: vec![0; bins],
         });
         self.ops.len() - 1
     }
@@ -272,6 +297,21 @@ impl<'scope, T: Timestamp + TotalOrder> Control<'scope, T> {
     /// The number of bins of operators built from this control.
     pub fn bins(&self) -> usize {
         self.bins
+    }
+
+    /// Gives the tuned operator `name`, built after this call, an emulated capacity: each of its
+    /// instances serves at most `records_per_s` records per second of wall time (DESIGN §3).
+    /// A time's records wait in the operator's queue until the instance's virtual server has
+    /// served them, so queues, lag and the frontier behave as on a slower machine, and the
+    /// instance reports its virtual service time as busy time. Non-finite or non-positive
+    /// capacities are ignored.
+    pub fn emulate(&self, name: &str, records_per_s: f64) {
+        if !(records_per_s.is_finite() && records_per_s > 0.0) {
+            return;
+        }
+        let mut registry = self.registry.borrow_mut();
+        registry.capacities.retain(|(n, _)| n != name);
+        registry.capacities.push((name.to_owned(), records_per_s));
     }
 }
 
@@ -455,6 +495,9 @@ impl<T: Timestamp> TunedMonitor<T> {
                 bins_sent: op.bins_sent,
                 bins_received: op.bins_received,
                 processed: op.processed.elements().to_vec(),
+                capacity: op.capacity,
+                emulated_busy_s: op.emulated_busy_s,
+                bin_records: op.bin_records.clone(),
             })
             .collect()
     }

@@ -21,6 +21,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
@@ -477,7 +478,10 @@ where
         local,
         slot,
     } = routed;
-    let mut builder = OperatorBuilder::new(name.to_owned(), left.scope());
+    let scope = left.scope();
+    let mut builder = OperatorBuilder::new(name.to_owned(), scope);
+    let activator = scope.activator_for(Rc::clone(&builder.operator_info().address));
+    let mut server = registry.borrow().ops[slot].capacity.map(VirtualServer::new);
     let route = |a: &Addressed<D1>| target_of(a.0);
     let mut left_in = builder.new_input(left, Exchange::new(route));
     let mut right_in =
@@ -549,10 +553,11 @@ where
                 });
             }
 
-            let processed = meet(frontiers);
+            let mut processed = meet(frontiers);
             let mut out = output.activate();
             let mut received = 0u64;
             let mut local = local.borrow_mut();
+            let now = Instant::now();
             loop {
                 // The earliest time with data or a wake-up that is complete.
                 let next_data = stash.keys().next();
@@ -565,6 +570,15 @@ where
                 };
                 if processed.less_equal(&time) {
                     break;
+                }
+                if let Some(server) = server.as_mut() {
+                    let records = stash.get(&time).map_or(0, |s| s.records);
+                    if let Some(wait) = server.admit(records, now) {
+                        // Still serving this time: it and everything later stay unprocessed.
+                        activator.activate_after(wait);
+                        processed = Antichain::from_elem(time);
+                        break;
+                    }
                 }
                 let stashed = stash.remove(&time);
                 let capability = match (stashed.as_ref(), held.as_ref()) {
@@ -629,6 +643,13 @@ where
                 }
                 touched.sort_unstable();
                 touched.dedup();
+                {
+                    let mut registry = registry.borrow_mut();
+                    let counts = &mut registry.ops[slot].bin_records;
+                    for &bin in &touched {
+                        counts[bin] += (left_buckets[bin].len() + right_buckets[bin].len()) as u64;
+                    }
+                }
                 let mut session = out.session(&capability);
                 for bin in touched.drain(..) {
                     let cell = local.states[bin].get_or_insert_with(|| BinState {
@@ -682,9 +703,69 @@ where
             entry.processed = processed;
             entry.queued_processing = queued;
             entry.bins_received += received;
+            if let Some(server) = server.as_ref() {
+                entry.emulated_busy_s = server.busy_s;
+            }
         }
     });
     stream
+}
+
+/// The virtual server of an emulated instance (DESIGN §3): it serves the records of one time
+/// at a time, each taking `1 / capacity` seconds, back to back while work is waiting. A time's
+/// records are released downstream only once served.
+struct VirtualServer {
+    capacity: f64,
+    /// When the batch being served is done.
+    serving: Option<Instant>,
+    /// When the last batch was done.
+    last_done: Instant,
+    /// Service time so far, seconds.
+    busy_s: f64,
+}
+
+/// A server idle for less than this was busy without a break: the activation came late.
+const SERVER_SLACK: Duration = Duration::from_millis(20);
+
+impl VirtualServer {
+    fn new(capacity: f64) -> Self {
+        VirtualServer {
+            capacity,
+            serving: None,
+            last_done: Instant::now(),
+            busy_s: 0.0,
+        }
+    }
+
+    /// Whether a batch of `records` can be released at `now`; if not, how long to wait.
+    fn admit(&mut self, records: usize, now: Instant) -> Option<Duration> {
+        if records == 0 {
+            return None;
+        }
+        if let Some(done) = self.serving {
+            if now >= done {
+                self.serving = None;
+                self.last_done = done;
+                return None;
+            }
+            return Some(done - now);
+        }
+        let start = if now.saturating_duration_since(self.last_done) < SERVER_SLACK {
+            self.last_done
+        } else {
+            now
+        };
+        let service = records as f64 / self.capacity;
+        self.busy_s += service;
+        let done = start + Duration::from_secs_f64(service);
+        if done <= now {
+            self.last_done = done;
+            None
+        } else {
+            self.serving = Some(done);
+            Some(done - now)
+        }
+    }
 }
 
 /// Builds the receiver of a stateless tuned exchange: records pass straight through.
