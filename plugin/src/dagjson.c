@@ -300,8 +300,13 @@ static stn_status parse_container(jparser *p, unsigned depth, bool obj, size_t *
 	size_t self, last = 0;
 	char close = obj ? '}' : ']';
 
-	if (depth >= STN_DAGJSON_MAX_DEPTH)
-		return perr(p, "nesting deeper than %u", STN_DAGJSON_MAX_DEPTH);
+	if (depth >= STN_DAGJSON_MAX_DEPTH) {
+		/* A limit, not a syntax error: STN_ETOOBIG as the header promises. */
+		p->st = stn__fail(p->eb, STN_ETOOBIG, "JSON line %zu, column %zu: nesting deeper "
+				  "than %u", p->line, p->pos - p->line_start + 1,
+				  STN_DAGJSON_MAX_DEPTH);
+		return p->st;
+	}
 	if (new_node(p, obj ? J_OBJ : J_ARR, &self) != STN_OK)
 		return p->st;
 	*idx = self;

@@ -266,6 +266,66 @@ static void test_generate_export_import(void **state)
 			 0);
 }
 
+/* Output of a CLI run (stdout), into a heap string. */
+static char *output_of(const char *args)
+{
+	char cmd[3000];
+	snprintf(cmd, sizeof(cmd), "'%s' %s 2>/dev/null", stn_test_cli(), args);
+	FILE *f = popen(cmd, "r");
+	assert_non_null(f);
+	size_t cap = 1 << 16, n = 0;
+	char *buf = malloc(cap);
+	assert_non_null(buf);
+	size_t k;
+	while ((k = fread(buf + n, 1, cap - 1 - n, f)) > 0)
+		n += k;
+	buf[n] = '\0';
+	pclose(f);
+	return buf;
+}
+
+/* inspect ged on two JSON DAGs, inspect model with clusters and --dag. */
+static void test_inspect(void **state)
+{
+	(void)state;
+	const char *a = "{\"operators\": [{\"name\": \"bids\", \"kind\": \"source\"},"
+			"{\"name\": \"hop\", \"kind\": \"window\"},"
+			"{\"name\": \"max\", \"kind\": \"aggregate\"},"
+			"{\"name\": \"sink\", \"kind\": \"sink\"}],"
+			"\"edges\": [{\"from\": \"bids\", \"to\": \"hop\", \"partitioning\": \"hash\"},"
+			"{\"from\": \"hop\", \"to\": \"max\", \"partitioning\": \"hash\"},"
+			"{\"from\": \"max\", \"to\": \"sink\"}]}";
+	const char *b = "{\"operators\": [{\"kind\": \"source\"}, {\"kind\": \"map\"},"
+			"{\"kind\": \"sink\"}], \"edges\": [{\"from\": 1, \"to\": 2},"
+			"{\"from\": 2, \"to\": 3}]}";
+	char *pa = path_in("a.json"), *pb = path_in("b.json"), *bad = path_in("bad.json");
+	char args[3000];
+	write_bytes(pa, a, strlen(a));
+	write_bytes(pb, b, strlen(b));
+	write_bytes(bad, "{\"operators\": [{\"kind\": \"sourc\"}]}", 35);
+
+	/* Delete the window, relabel aggregate -> map, three edge edits: 5 of 12. */
+	snprintf(args, sizeof(args), "inspect ged '%s' '%s'", pa, pb);
+	char *out = output_of(args);
+	assert_non_null(strstr(out, "GED 5 (exact), normalised 0.4167"));
+	assert_non_null(strstr(out, "delete node"));
+	free(out);
+	assert_int_equal(run("inspect ged '%s' '%s'", pa, bad), 1);
+	assert_int_equal(run("inspect ged '%s'", pa), 2);
+
+	char *m = path_in("inspect.stnm");
+	assert_int_equal(run("pretrain --history '%s' --out '%s' %s", hist, m, fast), 0);
+	snprintf(args, sizeof(args), "inspect model '%s' --dag '%s'", m, pa);
+	out = output_of(args);
+	assert_non_null(strstr(out, "[0] global: global member"));
+	assert_non_null(strstr(out, "[1] cluster-0: cluster of"));
+	assert_non_null(strstr(out, "medoid DAG"));
+	assert_non_null(strstr(out, "nearest medoid"));
+	assert_non_null(strstr(out, "served by"));
+	free(out);
+	assert_int_equal(run("inspect model '%s' --dag '%s' >/dev/null", m, bad), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -273,6 +333,7 @@ int main(void)
 		cmocka_unit_test(test_bad_histories),
 		cmocka_unit_test(test_usage),
 		cmocka_unit_test(test_generate_export_import),
+		cmocka_unit_test(test_inspect),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
