@@ -271,6 +271,9 @@ static void test_learns_sim_capacities(void **state)
 	double frac = (double)all.within / (double)all.ops;
 	assert_true(auc >= 0.95);
 	assert_true(frac >= 0.90);
+	/* Not in the issue: most operators need a single instance, so also hold the model to
+	 * the others (the +-15 % capacity factor alone caps this near 95 %). */
+	assert_true(all.multi_within * 4 >= all.multi * 3);
 
 	stn__free(z);
 	stn__free(rate);
