@@ -534,10 +534,13 @@ static stn_status episode_open(pt_reader *r, uint64_t hash)
 	stn_status st;
 
 	st = stn__history_dag_by_hash(r->h, hash, &r->scratch, eb);
-	if (st != STN_OK)
+	if (st != STN_OK) {
+		char why[STN_ERRMSG_CAP];
+		snprintf(why, sizeof(why), "%s", eb->text); /* eb is also the destination */
 		return stn__fail(eb, st == STN_ENOTFOUND ? STN_ECORRUPT : st,
-				 "%s: job %s: DAG version %016llx: %s", r->path,
-				 d->jobs[r->job].name, (unsigned long long)hash, eb->text);
+				 "%s: job %s: DAG version %016llx: %.300s", r->path,
+				 d->jobs[r->job].name, (unsigned long long)hash, why);
+	}
 	if (r->scratch.n_ops > r->opts->max_ops)
 		return stn__fail(eb, STN_ETOOBIG,
 				 "%s: job %s has a DAG of %zu operators; the limit is %u (--max-ops)",

@@ -171,6 +171,19 @@ static void test_bad_histories(void **state)
 	sqlite3_close(db);
 	refused(newer, "");
 
+	/* A window that does not fit its DAG (one operator's aggregates left). */
+	char *misfit = path_in("misfit.sqlite");
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", hist, misfit);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(sqlite3_open(misfit, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "UPDATE windows SET n_ops = 1, ops = substr(ops, 1, 72)"
+				      " WHERE idx = 5",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	refused(misfit, "");
+
 	/* A valid history with no windows at all. */
 	assert_int_equal(sqlite3_open(nojobs, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
