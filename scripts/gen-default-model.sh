@@ -9,8 +9,8 @@
 #
 # Usage: scripts/gen-default-model.sh [--out FILE] [--cli PATH] [--quiet]
 #   --out FILE   where to write (default plugin/models/default.stnm)
-#   --cli PATH   the streamtune binary to use (default: build/streamtune, built if missing;
-#                BUILD_DIR overrides build/)
+#   --cli PATH   the streamtune binary to use (default: build/streamtune, configured if
+#                needed and rebuilt if out of date; BUILD_DIR overrides build/)
 #   --quiet      no progress lines
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,10 +31,12 @@ done
 if [ -z "$cli" ]; then
 	build_dir=${BUILD_DIR:-$root/build}
 	cli="$build_dir/streamtune"
-	if [ ! -x "$cli" ]; then
+	# Always brought up to date (a no-op when it is): a stale binary would write a model
+	# that the current sources do not reproduce.
+	if [ ! -f "$build_dir/CMakeCache.txt" ]; then
 		cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
-		cmake --build "$build_dir" --target streamtune_cli -j2
 	fi
+	cmake --build "$build_dir" --target streamtune_cli -j2 >/dev/null
 fi
 
 work=$(mktemp -d /tmp/stn-default-model-XXXXXX)
