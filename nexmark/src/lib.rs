@@ -3,6 +3,9 @@
 
 pub mod event;
 pub mod generator;
+pub mod harness;
+pub mod plot;
 pub mod queries;
 pub mod reference;
+pub mod report;
 pub mod schedule;

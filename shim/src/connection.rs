@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 
 use timely::worker::Worker;
 
-use crate::metrics::{Ledger, Metrics, MetricsConfig, OpEdge, WorkerWindow};
+use crate::metrics::{Ledger, Metrics, MetricsConfig, OpEdge, OwnFigures, WorkerWindow};
 use crate::plugin::{ContextConfig, LogLevel, Plugin, ServeConfig, ServeStats, Server};
 use crate::proto::{
     self, Ack, AckOf, Edge, ErrorMsg, Hello, Limits, Message, OpKind, Operator, Partitioning,
@@ -443,6 +443,12 @@ pub struct TunedInfo {
     /// With emulated capacity: its cumulative virtual service time, seconds, which replaces
     /// the scheduled time as its busy time.
     pub emulated_busy_s: Option<f64>,
+    /// Records it has processed so far on this worker, if it counts them (they replace the
+    /// records received as its records in).
+    pub processed: Option<u64>,
+    /// Whether this worker hosts any of its bins (or still holds records of it): only such
+    /// instances report samples, so per-instance figures are over its active instances.
+    pub active: bool,
 }
 
 type TunedProbe = Rc<dyn Fn() -> Vec<TunedInfo>>;
@@ -488,6 +494,10 @@ struct Link {
     epoch: u64,
     lag_ms: Option<f64>,
     tuned: Option<TunedProbe>,
+    /// Source rates set by the job after start (they override the hints).
+    source_rates: HashMap<String, f64>,
+    /// A rate update is due: register again with the same DAG.
+    reregister: bool,
 
     decisions: Vec<Decision>,
     last_seq: u64,
@@ -519,6 +529,8 @@ impl Link {
             epoch: 0,
             lag_ms: None,
             tuned: None,
+            source_rates: HashMap::new(),
+            reregister: false,
             decisions: Vec::new(),
             last_seq: 0,
             pending_acks: Vec::new(),
@@ -929,6 +941,11 @@ impl Link {
         let tuned = self.tuned.as_ref().map(|t| t()).unwrap_or_default();
         let Some(dag) = self.dag.as_mut() else { return };
         dag.register.id = id;
+        for op in dag.register.ops.iter_mut() {
+            if let Some(&rate) = self.source_rates.get(&op.name) {
+                op.rate = rate;
+            }
+        }
         // Current parallelism of tuned operators (it changes with decisions).
         for op in dag.register.ops.iter_mut() {
             if let Some(t) = tuned.iter().find(|t| t.name == op.name) {
@@ -1087,7 +1104,17 @@ impl Link {
                 }
             }
             Phase::Ready => {
+                if self.reregister && self.is_controller() {
+                    self.reregister = false;
+                    self.begin_registration(metrics, now);
+                    return;
+                }
                 self.flush_acks();
+                if self.dag.is_none() && self.config().tuned_only {
+                    // Other workers send only the operators worker 0 registered; the same
+                    // dataflow and tuned operators give them the same set.
+                    self.dag = Some(self.build_dag(metrics));
+                }
                 self.ship(now);
                 if let Some((_, at)) = self.unacked.front() {
                     if now.duration_since(*at) > self.config().ack_timeout {
@@ -1133,10 +1160,18 @@ impl Link {
 
     fn samples_of(&self, w: &WorkerWindow) -> Samples {
         let ids = self.dag.as_ref().map(|d| &d.ids);
+        let tuned = self.tuned.as_ref().map(|t| t()).unwrap_or_default();
+        // A tuned operator's instance on a worker without bins did nothing: not an instance.
+        let idle = |name: &str, records: f64| {
+            tuned
+                .iter()
+                .any(|t| t.name == name && !t.active && records == 0.0)
+        };
         let rows: Vec<_> = w
             .ops
             .iter()
             .filter(|s| u32::try_from(s.op).is_ok_and(|id| ids.is_none_or(|ids| ids.contains(&id))))
+            .filter(|s| !idle(&s.name, s.records_in + s.records_out))
             .take(self.limits.max_rows as usize)
             .collect();
         let finite = |x: f64| if x.is_finite() && x >= 0.0 { x } else { 0.0 };
@@ -1360,6 +1395,31 @@ impl Attached {
         }
     }
 
+    /// Tells the tuner the target rate of source `name` (records/s) from now on, e.g. when the
+    /// offered load changes (worker 0 only; a no-op elsewhere). A change of more than 5 %
+    /// re-registers the job with the same DAG: a rate update, which the policy is told of.
+    pub fn set_source_rate(&self, name: &str, rate: f64) {
+        let mut link = self.link.borrow_mut();
+        if !(link.is_controller() && rate.is_finite() && rate >= 0.0) {
+            return;
+        }
+        let registered = link.dag.as_ref().and_then(|d| {
+            d.register
+                .ops
+                .iter()
+                .find(|o| o.name == name)
+                .map(|o| o.rate)
+        });
+        let previous = link.source_rates.get(name).copied().or(registered);
+        if previous.is_some_and(|p| (rate - p).abs() <= 0.05 * p.max(1e-9)) {
+            return;
+        }
+        link.source_rates.insert(name.to_owned(), rate);
+        if registered.is_some() {
+            link.reregister = true;
+        }
+    }
+
     /// Sets the job's latest completed epoch, reported with each window.
     pub fn set_epoch(&self, epoch: u64) {
         self.link.borrow_mut().epoch = epoch;
@@ -1385,7 +1445,12 @@ impl Attached {
         self.metrics.set_busy_probe(Box::new(move || {
             for_busy()
                 .into_iter()
-                .filter_map(|t| t.emulated_busy_s.map(|b| (t.name, b)))
+                .filter(|t| t.emulated_busy_s.is_some() || t.processed.is_some())
+                .map(|t| OwnFigures {
+                    name: t.name,
+                    busy_s: t.emulated_busy_s,
+                    processed: t.processed.map(|n| n as f64),
+                })
                 .collect()
         }));
         self.link.borrow_mut().tuned = Some(probe);
@@ -1403,6 +1468,8 @@ impl Attached {
                     stateful: s.stateful,
                     queued: s.queued,
                     emulated_busy_s: s.capacity.map(|_| s.emulated_busy_s),
+                    processed: s.stateful.then(|| s.bin_records.iter().sum()),
+                    active: s.bins_here > 0 || s.queued > 0,
                 })
                 .collect()
         });

@@ -209,10 +209,21 @@ impl WorkerWindow {
 /// Records an operator holds in queues of its own, by operator name, added to its backlog.
 pub type QueueProbe = Box<dyn Fn() -> Vec<(String, f64)>>;
 
-/// Cumulative busy seconds of operators whose busy time is not their scheduled time (emulated
-/// capacity, DESIGN §3), by operator name. An operator listed here gets, per window, the growth
-/// of its figure as busy time instead of its `Schedule` spans.
-pub type BusyProbe = Box<dyn Fn() -> Vec<(String, f64)>>;
+/// Cumulative figures an operator keeps itself, which replace what the logging events show.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OwnFigures {
+    /// Operator name.
+    pub name: String,
+    /// Busy seconds so far when its busy time is not its scheduled time (emulated capacity,
+    /// DESIGN §3).
+    pub busy_s: Option<f64>,
+    /// Records processed so far when that differs from records received (an operator that
+    /// queues its input: records in are then what it processed, as rate policies expect).
+    pub processed: Option<f64>,
+}
+
+/// Reads [`OwnFigures`]; per window, an operator listed gets the growth of each figure given.
+pub type BusyProbe = Box<dyn Fn() -> Vec<OwnFigures>>;
 
 #[derive(Clone, Debug)]
 struct Channel {
@@ -240,8 +251,8 @@ struct Collector {
     ledger: Option<Ledger>,
     queue_probe: Option<QueueProbe>,
     busy_probe: Option<BusyProbe>,
-    // Last cumulative busy seconds read from the busy probe, by operator name.
-    busy_seen: HashMap<String, f64>,
+    // Last cumulative figures read from the busy probe, by operator name: (busy s, processed).
+    busy_seen: HashMap<String, (f64, f64)>,
 
     // Log time (Duration since the worker's logging epoch) of Unix time 0 is `-wall_offset`:
     // unix = log + wall_offset. Set by the first callback.
@@ -422,7 +433,7 @@ impl Collector {
             *rec_out.entry(op).or_default() += n;
         }
         let backlog = self.backlogs();
-        let busy_override = self.busy_override();
+        let (busy_override, in_override) = self.own_figures();
 
         let mut ids: Vec<usize> = self
             .ops
@@ -443,7 +454,10 @@ impl Collector {
                         .map_or(0.0, |w| w.busy.as_secs_f64() * 1e3),
                 }
                 .min(duration_ms);
-                let records_in = rec_in.get(&id).copied().unwrap_or(0).max(0) as f64;
+                let records_in = match in_override.get(&id) {
+                    Some(&n) => n,
+                    None => rec_in.get(&id).copied().unwrap_or(0).max(0) as f64,
+                };
                 let records_out = rec_out.get(&id).copied().unwrap_or(0).max(0) as f64;
                 WindowSample {
                     op: id,
@@ -526,26 +540,35 @@ impl Collector {
         out
     }
 
-    /// Busy ms in the closing window of the operators the busy probe reports, by operator id.
-    fn busy_override(&mut self) -> HashMap<usize, f64> {
-        let mut out = HashMap::new();
+    /// Busy ms and records in over the closing window of the operators the busy probe
+    /// reports, by operator id.
+    fn own_figures(&mut self) -> (HashMap<usize, f64>, HashMap<usize, f64>) {
+        let (mut busy, mut records_in) = (HashMap::new(), HashMap::new());
         let Some(probe) = &self.busy_probe else {
-            return out;
+            return (busy, records_in);
         };
-        for (name, total_s) in probe() {
-            if !total_s.is_finite() {
-                continue;
-            }
-            let before = self.busy_seen.insert(name.clone(), total_s).unwrap_or(0.0);
-            if let Some(op) = self
+        for f in probe() {
+            let before = self.busy_seen.get(&f.name).copied().unwrap_or((0.0, 0.0));
+            let now = (
+                f.busy_s.filter(|x| x.is_finite()).unwrap_or(before.0),
+                f.processed.filter(|x| x.is_finite()).unwrap_or(before.1),
+            );
+            self.busy_seen.insert(f.name.clone(), now);
+            let Some(op) = self
                 .ops
                 .values()
-                .find(|o| o.leaf && !o.shut_down && o.name == name)
-            {
-                out.insert(op.id, ((total_s - before) * 1e3).max(0.0));
+                .find(|o| o.leaf && !o.shut_down && o.name == f.name)
+            else {
+                continue;
+            };
+            if f.busy_s.is_some() {
+                busy.insert(op.id, ((now.0 - before.0) * 1e3).max(0.0));
+            }
+            if f.processed.is_some() {
+                records_in.insert(op.id, (now.1 - before.1).max(0.0));
             }
         }
-        out
+        (busy, records_in)
     }
 
     fn flush_ledger(&mut self) {

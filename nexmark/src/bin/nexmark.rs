@@ -1,0 +1,568 @@
+//! `nexmark`: Nexmark queries on Timely tuned live by StreamTune, and the comparison of tuning
+//! policies on identical runs. See `nexmark --help`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nexmark::harness::{self, DecisionRecord, ProgressFn, RunConfig, RunRecord, WindowRecord};
+use nexmark::plot;
+use nexmark::queries::{Query, ALL_QUERIES};
+use nexmark::report::{self, Summary};
+use nexmark::schedule::Schedule;
+
+const POLICIES: [&str; 6] = [
+    "streamtune",
+    "ds2",
+    "flink-autoscaler",
+    "conttune",
+    "dhalion",
+    "static",
+];
+
+const USAGE: &str = "\
+usage: nexmark <command> [options]
+
+commands:
+  run        one query under one policy: progress, windows.csv, summary.json, plot.png
+  compare    one query under several policies on identical runs: a table, plots, JSON
+  showcase   the main job: Q3, Q5 and Q8 under a rate step, streamtune against DS2 and the
+             Flink autoscaler, with the shipped default model (about 4 minutes)
+  queries    list the queries
+
+run and compare options:
+  --query Q            q0..q8 (default q5)
+  --schedule S         constant | steps:F1,F2,..[@SECS] | square:LO,HI[@PERIOD] |
+                       sine:AMP[@PERIOD] | file:PATH   (factors of --rate; default steps:1,1.6,0.8)
+  --policy P           run: streamtune | ds2 | flink-autoscaler | conttune | dhalion | static
+  --policies P1,P2     compare: default streamtune,ds2,flink-autoscaler,conttune,dhalion
+  --workers N          Timely workers, 1..64 (default 2; 16 is typical with --emulate)
+  --emulate[=SCALE]    emulated capacity (DESIGN §3): each operator instance serves a known
+                       number of records/s (times SCALE, default 1); the oracle is known
+  --rate R             base source rate, events/s (default 4000)
+  --seconds S          run length (default 90)
+  --window-ms MS       metrics window (default 1000)
+  --initial P          parallelism of every tuned operator at the start (default 1)
+  --cost-us US         native mode: CPU time per record in every tuned operator (default 20)
+  --slo-ms MS          latency bound (default 1000)
+  --opt NAME=VALUE     a policy option (repeatable)
+  --seed N             generator seed (default 1)
+  --endpoint EP        use a running `streamtune serve` instead of an in-process endpoint
+  --out DIR            output directory (default runs/<command>-<query>)
+  --json PATH          compare: also write the summary JSON there
+  --sequential         compare: run the policies one after the other (default: concurrently)
+  --quiet              no per-window progress lines
+
+The plugin is loaded from $STREAMTUNE_PLUGIN or the CMake build (build/plugin/libstreamtune.so);
+the streamtune policy uses $STREAMTUNE_MODEL or the shipped default model.
+";
+
+#[derive(Clone, Debug)]
+struct Options {
+    command: String,
+    query: Query,
+    schedule: Schedule,
+    policies: Vec<String>,
+    workers: usize,
+    emulate: Option<f64>,
+    rate: f64,
+    seconds: f64,
+    window_ms: u64,
+    initial: usize,
+    cost_us: u64,
+    slo_ms: f64,
+    opts: Vec<(String, f64)>,
+    seed: u64,
+    endpoint: Option<String>,
+    out: Option<PathBuf>,
+    json: Option<PathBuf>,
+    sequential: bool,
+    quiet: bool,
+}
+
+fn parse_num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
+    v.parse()
+        .map_err(|_| format!("{flag}: '{v}' is not a valid number"))
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let command = args.first().cloned().ok_or("missing command")?;
+    if !["run", "compare", "showcase", "queries"].contains(&command.as_str()) {
+        if command == "-h" || command == "--help" || command == "help" {
+            return Err(String::new());
+        }
+        return Err(format!("unknown command '{command}'"));
+    }
+    let mut o = Options {
+        command: command.clone(),
+        query: Query::Q5,
+        schedule: Schedule::parse("steps:1,1.6,0.8").expect("default schedule"),
+        policies: if command == "run" {
+            vec!["streamtune".into()]
+        } else {
+            POLICIES[..5].iter().map(|s| s.to_string()).collect()
+        },
+        workers: 2,
+        emulate: None,
+        rate: 4000.0,
+        seconds: 90.0,
+        window_ms: 1000,
+        initial: 1,
+        cost_us: 20,
+        slo_ms: 1000.0,
+        opts: Vec::new(),
+        seed: 1,
+        endpoint: None,
+        out: None,
+        json: None,
+        sequential: false,
+        quiet: false,
+    };
+    let mut it = args[1..].iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = || -> Result<String, String> {
+            match &inline {
+                Some(v) => Ok(v.clone()),
+                None => it.next().cloned().ok_or(format!("{flag} needs a value")),
+            }
+        };
+        match flag.as_str() {
+            "-h" | "--help" => return Err(String::new()),
+            "--query" => o.query = value()?.parse()?,
+            "--schedule" => o.schedule = Schedule::parse(&value()?)?,
+            "--policy" | "--policies" => {
+                let v = value()?;
+                let list: Vec<String> = v
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                for p in &list {
+                    if !POLICIES.contains(&p.as_str()) {
+                        return Err(format!(
+                            "{flag}: unknown policy '{p}' ({})",
+                            POLICIES.join(", ")
+                        ));
+                    }
+                }
+                if list.is_empty() {
+                    return Err(format!("{flag}: no policy given"));
+                }
+                if command == "run" && list.len() != 1 {
+                    return Err("run takes one --policy; use compare for several".into());
+                }
+                o.policies = list;
+            }
+            "--workers" | "-w" => {
+                o.workers = parse_num(&flag, &value()?)?;
+                if !(1..=64).contains(&o.workers) {
+                    return Err(format!("{flag}: {} is outside 1..=64", o.workers));
+                }
+            }
+            "--emulate" => {
+                let scale = match &inline {
+                    Some(v) => parse_num::<f64>(&flag, v)?,
+                    None => 1.0,
+                };
+                if !(scale.is_finite() && scale > 0.0 && scale <= 1000.0) {
+                    return Err(format!("--emulate: scale {scale} is outside (0, 1000]"));
+                }
+                o.emulate = Some(scale);
+            }
+            "--rate" => {
+                o.rate = parse_num(&flag, &value()?)?;
+                if !(o.rate.is_finite() && o.rate > 0.0 && o.rate <= 5e6) {
+                    return Err(format!("--rate: {} is outside (0, 5000000]", o.rate));
+                }
+            }
+            "--seconds" => {
+                o.seconds = parse_num(&flag, &value()?)?;
+                if !(o.seconds.is_finite() && o.seconds >= 2.0 && o.seconds <= 86_400.0) {
+                    return Err(format!("--seconds: {} is outside [2, 86400]", o.seconds));
+                }
+            }
+            "--window-ms" => {
+                o.window_ms = parse_num(&flag, &value()?)?;
+                if o.window_ms < 100 || !o.window_ms.is_multiple_of(100) || o.window_ms > 60_000 {
+                    return Err(format!(
+                        "--window-ms: {} must be a multiple of 100 in [100, 60000]",
+                        o.window_ms
+                    ));
+                }
+            }
+            "--initial" => {
+                o.initial = parse_num(&flag, &value()?)?;
+                if o.initial == 0 {
+                    return Err("--initial: parallelism starts at 1".into());
+                }
+            }
+            "--cost-us" => {
+                o.cost_us = parse_num(&flag, &value()?)?;
+                if o.cost_us > 100_000 {
+                    return Err(format!("--cost-us: {} is above 100000", o.cost_us));
+                }
+            }
+            "--slo-ms" => {
+                o.slo_ms = parse_num(&flag, &value()?)?;
+                if !(o.slo_ms.is_finite() && o.slo_ms > 0.0) {
+                    return Err("--slo-ms must be positive".into());
+                }
+            }
+            "--opt" => {
+                let v = value()?;
+                let (k, x) = v
+                    .split_once('=')
+                    .ok_or(format!("--opt: expected NAME=VALUE, got '{v}'"))?;
+                o.opts.push((k.to_string(), parse_num(&flag, x)?));
+            }
+            "--seed" => o.seed = parse_num(&flag, &value()?)?,
+            "--endpoint" => o.endpoint = Some(value()?),
+            "--out" => o.out = Some(PathBuf::from(value()?)),
+            "--json" => o.json = Some(PathBuf::from(value()?)),
+            "--sequential" => o.sequential = true,
+            "--quiet" => o.quiet = true,
+            other => return Err(format!("unknown option '{other}'")),
+        }
+    }
+    if o.initial > o.workers {
+        return Err(format!(
+            "--initial {} is more than --workers {}",
+            o.initial, o.workers
+        ));
+    }
+    Ok(o)
+}
+
+fn run_config(o: &Options, query: Query, policy: &str, out: &Path) -> RunConfig {
+    RunConfig {
+        query,
+        schedule: o.schedule.clone(),
+        policy: policy.to_string(),
+        policy_opts: o.opts.clone(),
+        workers: o.workers,
+        emulate: o.emulate,
+        rate: o.rate,
+        seconds: o.seconds,
+        window: Duration::from_millis(o.window_ms),
+        initial_parallelism: o.initial,
+        native_cost: if o.emulate.is_some() {
+            Duration::ZERO
+        } else {
+            Duration::from_micros(o.cost_us)
+        },
+        seed: o.seed,
+        slo_ms: o.slo_ms,
+        history: out.join(format!("{policy}.history.sqlite")),
+        endpoint: o.endpoint.clone(),
+        job: format!("nexmark-{query}-{policy}"),
+    }
+}
+
+fn progress_line(cfg: &RunConfig, w: &WindowRecord, names: &[String], d: Option<&DecisionRecord>) {
+    let mut line = format!(
+        "[{} {:>16}] t={:>5.0}s rate={:>6.0}/s Σp={:>3}",
+        cfg.query,
+        cfg.policy,
+        w.t_s,
+        w.rate,
+        w.ops.iter().map(|o| o.parallelism).sum::<usize>()
+    );
+    let ps: Vec<String> = names
+        .iter()
+        .zip(&w.ops)
+        .map(|(n, o)| format!("{n}={}", o.parallelism))
+        .collect();
+    let _ = write!(line, " ({}) lag={:>5.2}s", ps.join(" "), w.lag_ms / 1e3);
+    let queued: Vec<String> = names
+        .iter()
+        .zip(&w.ops)
+        .filter(|(_, o)| o.queued > w.events / 4)
+        .map(|(n, _)| n.clone())
+        .collect();
+    if !queued.is_empty() {
+        let _ = write!(line, " backlog: {}", queued.join(","));
+    }
+    if let Some(d) = d {
+        if d.window + 1 >= w.index {
+            let reason: String = d.reason.chars().take(70).collect();
+            let _ = write!(line, " | decision #{}: {reason}", d.seq);
+        }
+    }
+    eprintln!("{line}");
+}
+
+fn write(path: &Path, content: &str) -> Result<(), String> {
+    std::fs::write(path, content).map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+/// Runs the given policies on one query (concurrently unless sequential); returns records.
+fn run_policies(
+    o: &Options,
+    query: Query,
+    policies: &[String],
+    out: &Path,
+) -> Result<Vec<(String, RunRecord, Summary)>, String> {
+    let progress: Option<ProgressFn> = if o.quiet {
+        None
+    } else {
+        Some(Arc::new(progress_line))
+    };
+    let configs: Vec<RunConfig> = policies
+        .iter()
+        .map(|p| run_config(o, query, p, out))
+        .collect();
+    for c in &configs {
+        let _ = std::fs::remove_file(&c.history);
+    }
+    let results: Vec<Result<RunRecord, String>> = if o.sequential || configs.len() == 1 {
+        configs
+            .iter()
+            .map(|c| harness::run(c, progress.clone()))
+            .collect()
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = configs
+                .iter()
+                .map(|c| {
+                    let p = progress.clone();
+                    s.spawn(move || harness::run(c, p))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err("a run panicked".into())))
+                .collect()
+        })
+    };
+    let mut rows = Vec::new();
+    for (c, r) in configs.iter().zip(results) {
+        let record = r?;
+        let summary = report::summarize(c, &record);
+        write(
+            &out.join(format!("{query}-{}.windows.csv", c.policy)),
+            &report::windows_csv(&record),
+        )?;
+        if let Some(why) = &record.tuning_disabled {
+            eprintln!("warning: {}: tuning was disabled: {why}", c.policy);
+        }
+        rows.push((c.policy.clone(), record, summary));
+    }
+    Ok(rows)
+}
+
+fn table(rows: &[(String, RunRecord, Summary)]) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "{:<5} {:<17} {:>8} {:>7} {:>6} {:>8} {:>8} {:>8} {:>7} {:>7} {:>9} {:>8}",
+        "query",
+        "policy",
+        "reconfig",
+        "max",
+        "Σp",
+        "Σp conv",
+        "oracle",
+        "Σp/orc",
+        "bneck",
+        "stable",
+        "p99 ms",
+        "SLO viol"
+    );
+    for (policy, _, s) in rows {
+        let opt =
+            |x: Option<f64>, prec: usize| x.map_or("-".to_string(), |v| format!("{v:.prec$}"));
+        let _ = writeln!(
+            t,
+            "{:<5} {:<17} {:>8.2} {:>7} {:>6.1} {:>8} {:>8} {:>8} {:>7} {:>7.1} {:>9.0} {:>8}",
+            s.query,
+            policy,
+            s.reconfigs_mean,
+            s.reconfigs_max,
+            s.parallelism_sum,
+            opt(s.parallelism_sum_after_convergence, 1),
+            opt(s.oracle_sum, 1),
+            opt(s.parallelism_over_oracle, 3),
+            s.bottleneck_windows_after_convergence,
+            s.time_to_stable_windows,
+            s.latency_p99_ms,
+            s.slo_violation_windows
+        );
+    }
+    t
+}
+
+fn summary_json(o: &Options, query: Query, rows: &[(String, RunRecord, Summary)]) -> String {
+    let per: Vec<String> = rows
+        .iter()
+        .map(|(p, _, s)| format!("\"{p}\": {}", s.to_json()))
+        .collect();
+    format!(
+        "{{\"policies\": {{{}}}, \"query\": \"{query}\", \"schedule\": \"{}\", \"workers\": {}, \"mode\": \"{}\", \"seconds\": {}, \"rate\": {}, \"seed\": {}}}\n",
+        per.join(", "),
+        o.schedule,
+        o.workers,
+        if o.emulate.is_some() { "emulated" } else { "native" },
+        o.seconds,
+        o.rate,
+        o.seed
+    )
+}
+
+fn plot_rows(
+    path: &Path,
+    title: &str,
+    rows: &[(String, RunRecord, Summary)],
+) -> Result<(), String> {
+    let runs: Vec<(String, &RunRecord)> = rows.iter().map(|(p, r, _)| (p.clone(), r)).collect();
+    plot::comparison_png(path, title, &runs)
+}
+
+fn cmd_run_or_compare(o: &Options) -> Result<(), String> {
+    let out = o
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}", o.command, o.query)));
+    std::fs::create_dir_all(&out).map_err(|e| format!("creating {}: {e}", out.display()))?;
+    eprintln!(
+        "{} {}: {} under {} at {:.0} events/s, {} workers, {} mode, {:.0} s; output in {}",
+        o.command,
+        o.query,
+        o.query.description(),
+        o.schedule,
+        o.rate,
+        o.workers,
+        if o.emulate.is_some() {
+            "emulated"
+        } else {
+            "native"
+        },
+        o.seconds,
+        out.display()
+    );
+    let rows = run_policies(o, o.query, &o.policies, &out)?;
+    let json = summary_json(o, o.query, &rows);
+    write(&out.join("summary.json"), &json)?;
+    if let Some(p) = &o.json {
+        write(p, &json)?;
+    }
+    let png = out.join(format!("{}.png", o.query));
+    let title = format!(
+        "Nexmark {} ({}), {}, {} workers, {}",
+        o.query,
+        o.query.description(),
+        o.schedule,
+        o.workers,
+        if o.emulate.is_some() {
+            "emulated"
+        } else {
+            "native"
+        }
+    );
+    plot_rows(&png, &title, &rows)?;
+    print!("{}", table(&rows));
+    println!("summary: {}", out.join("summary.json").display());
+    println!(
+        "windows: {}",
+        out.join(format!("{}-*.windows.csv", o.query)).display()
+    );
+    println!("plot:    {}", png.display());
+    Ok(())
+}
+
+fn cmd_showcase(o: &Options) -> Result<(), String> {
+    let out = o
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs/showcase"));
+    std::fs::create_dir_all(&out).map_err(|e| format!("creating {}: {e}", out.display()))?;
+    let mut o = o.clone();
+    o.policies = vec!["streamtune".into(), "ds2".into(), "flink-autoscaler".into()];
+    let queries = [Query::Q3, Query::Q5, Query::Q8];
+    eprintln!(
+        "showcase: {} under {}, {} workers, emulated capacity, {:.0} s per query, policies {} \
+         side by side; output in {}",
+        queries.map(|q| q.to_string()).join(", "),
+        o.schedule,
+        o.workers,
+        o.seconds,
+        o.policies.join(", "),
+        out.display()
+    );
+    let mut all = Vec::new();
+    let mut pngs = Vec::new();
+    let mut jsons = Vec::new();
+    for q in queries {
+        let rows = run_policies(&o, q, &o.policies, &out)?;
+        let png = out.join(format!("{q}.png"));
+        plot_rows(
+            &png,
+            &format!(
+                "Nexmark {q} ({}), {}, {} workers",
+                q.description(),
+                o.schedule,
+                o.workers
+            ),
+            &rows,
+        )?;
+        pngs.push(png);
+        jsons.push(format!(
+            "\"{q}\": {}",
+            summary_json(&o, q, &rows).trim_end()
+        ));
+        all.extend(rows);
+    }
+    write(
+        &out.join("summary.json"),
+        &format!("{{{}}}\n", jsons.join(", ")),
+    )?;
+    println!();
+    print!("{}", table(&all));
+    println!("summary: {}", out.join("summary.json").display());
+    for p in pngs {
+        println!("plot:    {}", p.display());
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let o = match parse(&args) {
+        Ok(o) => o,
+        Err(e) if e.is_empty() => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("nexmark: {e}\n(see nexmark --help)");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match o.command.as_str() {
+        "queries" => {
+            for q in ALL_QUERIES {
+                let ops: Vec<String> = q
+                    .operators()
+                    .iter()
+                    .map(|op| format!("{} ({:.0}/s)", op.name, op.capacity))
+                    .collect();
+                println!("{q}  {:<80}  tuned: {}", q.description(), ops.join(", "));
+            }
+            Ok(())
+        }
+        "showcase" => cmd_showcase(&o),
+        _ => cmd_run_or_compare(&o),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nexmark: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
