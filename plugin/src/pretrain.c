@@ -897,6 +897,7 @@ typedef struct pt_member_job {
 	stn_train_report rep;
 	uint64_t seed;
 	bool train;       /* false: shares the global parameters */
+	const stn_net *warm; /* start from these parameters (the global member's); NULL: random */
 	bool done;
 	stn_status st;
 	stn_errbuf eb;
@@ -915,7 +916,10 @@ typedef struct pt_pool {
 static void train_member(pt_member_job *mj, const stn_pretrain_opts *opts)
 {
 	stn_train_opts to = opts->train;
-	stn__net_init_random(&mj->net, mj->seed);
+	if (mj->warm != NULL)
+		memcpy(mj->net.w, mj->warm->w, mj->net.n_params * sizeof(double));
+	else
+		stn__net_init_random(&mj->net, mj->seed);
 	to.seed = mix64(mj->seed ^ 0x747261696eull);
 	mj->st = stn__train_fit(&mj->net, &mj->set, &to, &mj->rep, &mj->eb);
 }
@@ -1130,6 +1134,22 @@ stn_status stn__pretrain_fit(const stn_pretrain_data *d, const bool *job_mask,
 		pool.user = user;
 		if (nt > n_members)
 			nt = n_members;
+		/* The global member first; every cluster member then starts from its parameters
+		 * and is fine-tuned on its cluster's windows, in parallel. */
+		train_member(&mj[0], opts);
+		mj[0].done = true;
+		pool.done = 1;
+		pool.next = 1;
+		{
+			size_t total = 0;
+			for (size_t i = 0; i < n_members; i++)
+				total += mj[i].train;
+			progress_call(progress, user, "train", 1.0 / (double)total);
+		}
+		for (size_t i = 1; i < n_members; i++)
+			mj[i].warm = mj[0].st == STN_OK ? &mj[0].net : NULL;
+		if (mj[0].st != STN_OK)
+			pool.next = n_members; /* nothing more: the error is reported below */
 		for (size_t i = 1; i < nt; i++)
 			if (pthread_create(&th[i], NULL, pool_worker, &pool) == 0)
 				started = i;

@@ -15,7 +15,10 @@
  * versions by content hash, computes the GED matrix between the distinct DAGs (threads),
  * clusters them (PAM, k by silhouette), and trains one encoder+head per cluster plus a
  * global one over all windows, into a version 2 model: the global member first (no DAG), then
- * one member per cluster with its medoid DAG and radius.
+ * one member per cluster with its medoid DAG and radius. The global member is trained first;
+ * each cluster member starts from its parameters and is fine-tuned on the cluster's windows
+ * (the clusters in parallel), which transfers better to unseen DAG families than clusters
+ * trained from scratch on their smaller share of the data.
  *
  * Target input rates are not stored in a history; they are reconstructed per window: a
  * source's target rate is what it emitted plus the growth of its backlog over the window
