@@ -21,7 +21,7 @@ use timely::dataflow::{InputHandleVec, ProbeHandle};
 
 use crate::event::Event;
 use crate::generator::{Generator, GeneratorConfig};
-use crate::queries::{build, BuildSpec, Query, EPOCH_MS};
+use crate::queries::{build, BuildSpec, Query, EPOCH_MS, SOURCES};
 use crate::schedule::{EventClock, Schedule};
 
 /// Everything that defines a run.
@@ -140,13 +140,17 @@ pub fn run(cfg: &RunConfig, progress: Option<ProgressFn>) -> Result<RunRecord, S
     };
     let mut tuner_config = TunerConfig::new(cfg.job.clone(), endpoint)
         .policy(cfg.policy.clone(), cfg.policy_opts.clone())
-        .window(cfg.window)
-        .hint(OperatorHint {
-            name: "Input".into(),
-            kind: Some(OpKind::Source),
-            rate: Some(cfg.rate),
-            ..Default::default()
-        });
+        .window(cfg.window);
+    for &(name, share) in SOURCES.iter() {
+        if cfg.query.sources().contains(&name) {
+            tuner_config = tuner_config.hint(OperatorHint {
+                name: name.into(),
+                kind: Some(OpKind::Source),
+                rate: Some(cfg.rate * share),
+                ..Default::default()
+            });
+        }
+    }
     for o in cfg.query.operators() {
         tuner_config = tuner_config.hint(OperatorHint {
             name: o.name.into(),
@@ -287,7 +291,12 @@ fn run_worker(
         link.set_epoch(e + 1);
         link.set_lag_ms(Some(lag_ms));
         let t_s = (e + 1) as f64 * EPOCH_MS as f64 / 1e3;
-        link.set_source_rate("Input", cfg.rate * cfg.schedule.factor(t_s, cfg.seconds));
+        let rate = cfg.rate * cfg.schedule.factor(t_s, cfg.seconds);
+        for &(name, share) in SOURCES.iter() {
+            if query.sources().contains(&name) {
+                link.set_source_rate(name, rate * share);
+            }
+        }
         if let Ok(mut s) = shared.lock() {
             s.status[me] = control.status();
         }
@@ -378,11 +387,16 @@ fn run_worker(
     input.close();
     control.close();
     // Drain what is queued, but not forever: an overloaded emulated job may hold a lot.
-    let drain_until = Instant::now() + Duration::from_secs(20);
+    let drain_until = Instant::now() + Duration::from_secs(3);
     while worker.step_or_park(Some(Duration::from_millis(1))) {
         if Instant::now() > drain_until {
             break;
         }
+    }
+    // What is still queued is not waited for: drop the dataflow rather than let
+    // `timely::execute` drain an overloaded emulated job at its emulated speed.
+    for id in worker.installed_dataflows() {
+        worker.drop_dataflow(id);
     }
     link.finish();
     if me == 0 {
@@ -393,11 +407,14 @@ fn run_worker(
     }
 }
 
+/// Windows on each side of a window whose key distribution its oracle uses.
+const SMOOTH_WINDOWS: usize = 5;
+
 /// The oracle parallelism of every operator in every window: the smallest `p` whose hottest
 /// instance, under a balanced bin map of `p` workers, can serve its share of the operator's
 /// demand. Demand per event is what the operator processed over the run (plus what was left
-/// queued) per injected event; the share of each bin is the window's if it saw enough records,
-/// else the whole run's.
+/// queued) per injected event; the share of each bin is that of the surrounding windows if they
+/// saw enough records, else the whole run's.
 pub fn fill_oracle(record: &mut RunRecord, cfg: &RunConfig) {
     let peers = cfg.workers;
     for (i, name) in record.operators.clone().iter().enumerate() {
@@ -420,13 +437,24 @@ pub fn fill_oracle(record: &mut RunRecord, cfg: &RunConfig) {
         let maps: Vec<BinMap> = (1..=peers)
             .map(|p| BinMap::for_operator(name, DEFAULT_BINS, peers, p))
             .collect();
-        for w in record.windows.iter_mut() {
-            let window_n: u64 = w.ops[i].bin_records.iter().sum();
-            let dist: &[u64] = if window_n >= 500 {
-                &w.ops[i].bin_records
-            } else {
-                &total
-            };
+        // Key shares over 11 windows centred on each: hot keys rotate faster than a policy
+        // can follow, so the oracle is the best static configuration over that span.
+        let smoothed: Vec<Vec<u64>> = (0..record.windows.len())
+            .map(|j| {
+                let lo = j.saturating_sub(SMOOTH_WINDOWS);
+                let hi = (j + SMOOTH_WINDOWS + 1).min(record.windows.len());
+                let mut d = vec![0u64; DEFAULT_BINS];
+                for w in &record.windows[lo..hi] {
+                    for (b, &n) in w.ops[i].bin_records.iter().enumerate() {
+                        d[b] += n;
+                    }
+                }
+                d
+            })
+            .collect();
+        for (j, w) in record.windows.iter_mut().enumerate() {
+            let near_n: u64 = smoothed[j].iter().sum();
+            let dist: &[u64] = if near_n >= 1000 { &smoothed[j] } else { &total };
             let dist_n: u64 = dist.iter().sum();
             let demand = w.rate * per_event;
             let mut oracle = peers;

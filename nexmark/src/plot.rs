@@ -111,6 +111,8 @@ pub fn comparison_png(
             .configure_mesh()
             .x_desc("time (s)")
             .y_desc("source rate (events/s)")
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .x_label_formatter(&|v| format!("{v:.0}"))
             .label_style(("sans-serif", 13))
             .draw()
             .map_err(|e| format!("plot: {e:?}"))?;
@@ -132,6 +134,8 @@ pub fn comparison_png(
             .configure_mesh()
             .x_desc("time (s)")
             .y_desc("parallelism (instances)")
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .x_label_formatter(&|v| format!("{v:.0}"))
             .label_style(("sans-serif", 13))
             .draw()
             .map_err(|e| format!("plot: {e:?}"))?;
@@ -215,6 +219,8 @@ pub fn comparison_png(
             .configure_mesh()
             .x_desc("time (s)")
             .y_desc("lag (s)")
+            .y_label_formatter(&|v| format!("{v:.1}"))
+            .x_label_formatter(&|v| format!("{v:.0}"))
             .label_style(("sans-serif", 13))
             .draw()
             .map_err(|e| format!("plot: {e:?}"))?;

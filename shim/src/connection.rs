@@ -1175,6 +1175,20 @@ impl Link {
             .take(self.limits.max_rows as usize)
             .collect();
         let finite = |x: f64| if x.is_finite() && x >= 0.0 { x } else { 0.0 };
+        // A source's input is outside the job: what it receives is not records in, or rate
+        // policies would apply its filtering twice (its target rate is already its output).
+        let sources: HashSet<u32> = self
+            .dag
+            .as_ref()
+            .map(|d| {
+                d.register
+                    .ops
+                    .iter()
+                    .filter(|o| o.kind == OpKind::Source)
+                    .map(|o| o.id)
+                    .collect()
+            })
+            .unwrap_or_default();
         Samples {
             job: self.config().job.clone(),
             window: w.window,
@@ -1186,7 +1200,16 @@ impl Link {
             op: rows.iter().map(|s| s.op as u32).collect(),
             inst: rows.iter().map(|_| self.index as u32).collect(),
             busy_ms: rows.iter().map(|s| finite(s.busy_ms)).collect(),
-            r#in: rows.iter().map(|s| finite(s.records_in)).collect(),
+            r#in: rows
+                .iter()
+                .map(|s| {
+                    if sources.contains(&(s.op as u32)) {
+                        0.0
+                    } else {
+                        finite(s.records_in)
+                    }
+                })
+                .collect(),
             out: rows.iter().map(|s| finite(s.records_out)).collect(),
             backlog: rows.iter().map(|s| finite(s.backlog)).collect(),
             bp_ms: None,

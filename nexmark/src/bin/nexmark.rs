@@ -239,12 +239,30 @@ fn parse(args: &[String]) -> Result<Options, String> {
     Ok(o)
 }
 
+/// Options of a policy for 1 s windows unless given: the Flink autoscaler's defaults are in
+/// minutes (a 10-window metrics window and stabilisation, 5 windows of restart time here).
+fn policy_opts(policy: &str, given: &[(String, f64)]) -> Vec<(String, f64)> {
+    let mut opts = given.to_vec();
+    if policy == "flink-autoscaler" {
+        for (k, v) in [
+            ("metrics.window", 10.0),
+            ("stabilization.interval", 10.0),
+            ("restart.time", 5.0),
+        ] {
+            if !opts.iter().any(|(n, _)| n == k) {
+                opts.push((k.to_string(), v));
+            }
+        }
+    }
+    opts
+}
+
 fn run_config(o: &Options, query: Query, policy: &str, out: &Path) -> RunConfig {
     RunConfig {
         query,
         schedule: o.schedule.clone(),
         policy: policy.to_string(),
-        policy_opts: o.opts.clone(),
+        policy_opts: policy_opts(policy, &o.opts),
         workers: o.workers,
         emulate: o.emulate,
         rate: o.rate,
