@@ -301,7 +301,8 @@ stn_status stn__eval_suite(const stn_suite_opts *o, stn_suite_row *rows, size_t 
 		}
 	} else {
 		for (size_t i = 0; i < n_all && n_use < 16; i++)
-			use[n_use++] = all[i];
+			if (!all[i]->exploring) /* the suite compares tuning policies only */
+				use[n_use++] = all[i];
 	}
 	if (o->n_jobs == 0)
 		return stn__fail(eb, STN_EINVAL, "suite: no jobs");

@@ -15,10 +15,12 @@ extern const stn_policy_vtable stn__policy_flink;
 extern const stn_policy_vtable stn__policy_dhalion;
 extern const stn_policy_vtable stn__policy_conttune;
 extern const stn_policy_vtable stn__policy_streamtune;
+extern const stn_policy_vtable stn__policy_explore;
 
 static const stn_policy_vtable *const all_policies[] = {
 	&stn__policy_streamtune, &stn__policy_ds2,     &stn__policy_flink,
 	&stn__policy_conttune,   &stn__policy_dhalion, &stn__policy_static,
+	&stn__policy_explore, /* last: not a tuner (exploring), see policy.h */
 };
 
 stn_status stn__decision_init(stn_decision *d, size_t n_ops)
@@ -249,7 +251,9 @@ bool stn__policy_ds2_rule(stn_policy_job *j, const stn_window *w, double scaling
 		const stn_op_window *o = &w->ops[v];
 		double lambda = j->lambda[v];
 		uint32_t p = o->parallelism ? o->parallelism : j->cur[v];
-		double useful = o->busy_mean * (double)p; /* instance-seconds per second */
+		/* instance-seconds per second, over the instances that reported (during a rescale
+		 * these are not the configured p: draining instances report too) */
+		double useful = o->busy_mean * (double)(o->n_inst ? o->n_inst : p);
 		double want = (double)p;
 		if (useful > 1e-9 && o->rate_in > 0) {
 			double r = o->rate_in / useful; /* true rate per instance */

@@ -1,6 +1,7 @@
 /*
  * policy: the one interface every tuning policy implements (streamtune, ds2,
- * flink-autoscaler, conttune, dhalion, static). A policy instance belongs to one job. It is
+ * flink-autoscaler, conttune, dhalion, static), and the explore policy that records training
+ * histories around the bottleneck boundary. A policy instance belongs to one job. It is
  * fed every closed window of that job, in order, and may answer with a decision: the new
  * parallelism of every operator, the predicted bottleneck probability of each at that
  * parallelism (or -1 where the policy has no model) and a reason a person can read.
@@ -52,11 +53,14 @@ typedef struct stn_policy_vtable {
 	/* The source rates changed (the new target rates are in dag's ops' source_rate). */
 	stn_status (*on_rates)(stn_policy *p, const stn_dag *dag, stn_errbuf *eb);
 	void (*destroy)(stn_policy *p);
+	/* True for a policy that explores configurations instead of tuning (explore): it is
+	 * found by name like any other, but comparisons of tuning policies (the suite) skip it. */
+	bool exploring;
 } stn_policy_vtable;
 
 /* The policy implementations, by name ("streamtune", "ds2", ...); NULL if unknown. */
 const stn_policy_vtable *stn__policy_find(const char *name);
-/* All of them, for listings; *n set to the count. */
+/* All of them (tuning and exploring), for listings; *n set to the count. */
 const stn_policy_vtable *const *stn__policy_all(size_t *n);
 
 #endif

@@ -1,5 +1,6 @@
 /* policies: each baseline's published rule on hand-computed cases; safety properties of every
- * policy on many random simulated jobs; streamtune's DS2 fallback without a usable model. */
+ * policy on many random simulated jobs; streamtune's DS2 fallback without a usable model; the
+ * explore policy's bounds, period, determinism and options. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -7,6 +8,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "evaluate.h"
@@ -87,8 +89,8 @@ static void test_ds2_formula(void **state)
 	assert_non_null(strstr(dec.reason, "ds2"));
 	assert_non_null(strstr(dec.reason, "op 11 1->2"));
 	/* same rates at the new configuration: nothing to change (hysteresis of one) */
-	w.ops[1].parallelism = 2;
-	w.ops[2].parallelism = 1;
+	w.ops[1].parallelism = w.ops[1].n_inst = 2;
+	w.ops[2].parallelism = w.ops[2].n_inst = 1;
 	set_op(&w, 1, 1000, 500, 0.8);
 	set_op(&w, 2, 500, 500, 0.6);
 	assert_int_equal(vt->on_window(pol, &w, &dec, &decided, &eb), STN_OK);
@@ -327,7 +329,7 @@ static void test_safety_random_jobs(void **state)
 	(void)state;
 	size_t n_pol;
 	const stn_policy_vtable *const *all = stn__policy_all(&n_pol);
-	assert_int_equal(n_pol, 6);
+	assert_int_equal(n_pol, 7); /* six tuning policies and explore */
 	static const stn_policy_option local[] = {{"local_prior", 1.0}};
 	for (uint64_t seed = 1; seed <= 12; seed++) {
 		stn_errbuf eb = {{0}};
@@ -371,6 +373,271 @@ static void test_safety_random_jobs(void **state)
 	}
 }
 
+/* explore: a chain whose DS2 estimates are known, fed the same window over and over:
+ * source (p_max 1, fixed) -> a (est 8) -> b (est 4) -> c (est 1). */
+static void explore_case(stn_dag *d, stn_window *w)
+{
+	double sel[4] = {1.0, 1.0, 1.0, 1.0};
+	uint32_t p[4] = {1, 8, 4, 2};
+	chain(d, 4, 1000, sel, p, STN_PART_HASH);
+	d->ops[0].p_max = 1;
+	window_of(w, d, 1000);
+	set_op(w, 0, 1000, 1000, 0.5);
+	set_op(w, 1, 1000, 1000, 1.0); /* r = 1000 / 8 = 125 -> ceil(1000 / 125) = 8 */
+	set_op(w, 2, 1000, 1000, 1.0); /* r = 250 -> 4 */
+	set_op(w, 3, 1000, 1000, 0.5); /* r = 1000 -> 1 */
+}
+
+static void test_explore_bounds(void **state)
+{
+	(void)state;
+	stn_dag d;
+	stn_window w;
+	explore_case(&d, &w);
+	const stn_policy_vtable *vt = stn__policy_find("explore");
+	assert_non_null(vt);
+	assert_true(vt->exploring);
+	stn_policy_option opt[] = {{"period", 1}};
+	stn_policy *pol;
+	stn_errbuf eb = {{0}};
+	assert_int_equal(vt->create(&d, opt, 1, NULL, &pol, &eb), STN_OK);
+	stn_decision dec;
+	assert_int_equal(stn__decision_init(&dec, 4), STN_OK);
+	static const uint32_t est[4] = {1, 8, 4, 1};
+	const size_t rounds = 2000;
+	size_t n_under = 0, n_over_kind = 0, lo_a = 0, hi_a = 0;
+	for (size_t k = 0; k < rounds; k++) {
+		bool decided = false;
+		assert_int_equal(vt->on_window(pol, &w, &dec, &decided, &eb), STN_OK);
+		assert_true(decided); /* period 1: every window */
+		assert_int_equal(strncmp(dec.reason, "explore", 7), 0);
+		assert_int_equal(dec.parallelism[0], 1); /* fixed source stays */
+		bool under = false;
+		for (size_t v = 1; v < 4; v++) {
+			/* round(est x [0.5, 1.6]), clamped to 1..p_max */
+			uint32_t lo = (uint32_t)lround(est[v] * 0.5), hi = (uint32_t)lround(est[v] * 1.6);
+			if (lo < 1)
+				lo = 1;
+			assert_true(dec.parallelism[v] >= lo && dec.parallelism[v] <= hi);
+			assert_true(dec.prob[v] == -1.0);
+			under |= dec.parallelism[v] < est[v];
+		}
+		lo_a += dec.parallelism[1] == 4;
+		hi_a += dec.parallelism[1] == 13;
+		n_under += under;
+		if (strstr(dec.reason, "(over)")) {
+			n_over_kind++;
+			assert_false(under); /* an "over" decision puts nothing under its estimate */
+			assert_null(strstr(dec.reason, " under"));
+		} else {
+			/* the other decisions always put some operator under (a and b can) */
+			assert_true(under);
+		}
+	}
+	double frac = (double)n_under / (double)rounds;
+	printf("explore: %zu of %zu decisions with an operator under its DS2 estimate (%.3f)\n",
+	       n_under, rounds, frac);
+	assert_true(frac > 0.45 && frac < 0.55); /* about half */
+	assert_int_equal(n_over_kind + n_under, rounds);
+	assert_true(lo_a > 0 && hi_a > 0); /* both ends of [low, high] are reached */
+	vt->destroy(pol);
+
+	stn_policy_option exact[] = {{"period", 1}, {"under", 0}, {"low", 0.5}, {"high", 1}};
+	assert_int_equal(vt->create(&d, exact, 4, NULL, &pol, &eb), STN_OK);
+	for (size_t k = 0; k < 50; k++) {
+		bool decided = false;
+		assert_int_equal(vt->on_window(pol, &w, &dec, &decided, &eb), STN_OK);
+		assert_true(decided);
+		/* under = 0 and high = 1: every factor is exactly 1, the DS2 estimate itself */
+		for (size_t v = 0; v < 4; v++)
+			assert_int_equal(dec.parallelism[v], est[v]);
+	}
+	vt->destroy(pol);
+	stn__decision_fini(&dec);
+	stn__window_fini(&w);
+	stn__dag_fini(&d);
+}
+
+/* Runs explore with opts over `n` copies of the case window; decisions go to out[k][v]
+ * (0 where it did not decide), reasons to reason[k] when non-NULL. */
+static void explore_run(const stn_policy_option *opts, size_t n_opts, size_t n,
+			uint32_t (*out)[4], char (*reason)[STN_POLICY_REASON_CAP])
+{
+	stn_dag d;
+	stn_window w;
+	explore_case(&d, &w);
+	const stn_policy_vtable *vt = stn__policy_find("explore");
+	stn_policy *pol;
+	stn_errbuf eb = {{0}};
+	assert_int_equal(vt->create(&d, opts, n_opts, NULL, &pol, &eb), STN_OK);
+	stn_decision dec;
+	assert_int_equal(stn__decision_init(&dec, 4), STN_OK);
+	for (size_t k = 0; k < n; k++) {
+		bool decided = false;
+		assert_int_equal(vt->on_window(pol, &w, &dec, &decided, &eb), STN_OK);
+		for (size_t v = 0; v < 4; v++)
+			out[k][v] = decided ? dec.parallelism[v] : 0;
+		if (reason)
+			snprintf(reason[k], STN_POLICY_REASON_CAP, "%s", decided ? dec.reason : "");
+		if (k == n / 2) {
+			/* a rate update does not disturb the period */
+			stn_dag r;
+			stn__dag_init(&r);
+			assert_int_equal(stn__dag_copy(&r, &d), STN_OK);
+			r.ops[0].source_rate = 1000;
+			assert_int_equal(vt->on_rates(pol, &r, &eb), STN_OK);
+			stn__dag_fini(&r);
+		}
+	}
+	vt->destroy(pol);
+	stn__decision_fini(&dec);
+	stn__window_fini(&w);
+	stn__dag_fini(&d);
+}
+
+static void test_explore_period_determinism(void **state)
+{
+	(void)state;
+	enum { N = 160 };
+	static uint32_t a[N][4], b[N][4], c[N][4], e[N][4];
+	static char ra[N][STN_POLICY_REASON_CAP], rb[N][STN_POLICY_REASON_CAP];
+	explore_run(NULL, 0, N, a, ra); /* defaults: period 8, seed 1 */
+	explore_run(NULL, 0, N, b, rb);
+	stn_policy_option s1[] = {{"seed", 1}, {"period", 8}};
+	explore_run(s1, 2, N, e, NULL);
+	stn_policy_option s2[] = {{"seed", 2}};
+	explore_run(s2, 1, N, c, NULL);
+	size_t differ = 0;
+	for (size_t k = 0; k < N; k++) {
+		bool decides = k % 8 == 7; /* the 8th, 16th, ... window */
+		assert_int_equal(a[k][0] != 0, decides);
+		assert_int_equal(c[k][0] != 0, decides);
+		assert_memory_equal(a[k], b[k], sizeof(a[k])); /* same seed, same decisions */
+		assert_memory_equal(a[k], e[k], sizeof(a[k])); /* defaults are seed 1, period 8 */
+		assert_string_equal(ra[k], rb[k]);
+		differ += memcmp(a[k], c[k], sizeof(a[k])) != 0;
+	}
+	assert_true(differ > 0); /* another seed explores elsewhere */
+	assert_non_null(strstr(ra[7], "explore #1"));
+	assert_non_null(strstr(ra[15], "explore #2"));
+	stn_policy_option p3[] = {{"period", 3}};
+	explore_run(p3, 1, N, c, NULL);
+	for (size_t k = 0; k < N; k++)
+		assert_int_equal(c[k][0] != 0, k % 3 == 2);
+}
+
+static void test_explore_options(void **state)
+{
+	(void)state;
+	stn_dag d;
+	stn_window w;
+	explore_case(&d, &w);
+	const stn_policy_vtable *vt = stn__policy_find("explore");
+	static const struct {
+		stn_policy_option opt;
+		const char *text;
+	} bad[] = {
+		{{"period", 0}, "period"},      {{"period", 2.5}, "period=2.5"},
+		{{"period", 1e9}, "period"},    {{"low", 0}, "low"},
+		{{"low", 1.2}, "low"},          {{"high", 0.9}, "high"},
+		{{"high", 1e6}, "high"},        {{"seed", -1}, "seed"},
+		{{"seed", 0.5}, "seed=0.5"},    {{"seed", 1e300}, "seed"},
+		{{"under", 1.5}, "under"},      {{"under", NAN}, "under"},
+		{{"low", INFINITY}, "low"},     {{"scaling_factor", 1}, "unknown option"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		stn_errbuf eb = {{0}};
+		stn_policy *pol = NULL;
+		assert_int_equal(vt->create(&d, &bad[i].opt, 1, NULL, &pol, &eb), STN_EINVAL);
+		assert_null(pol);
+		assert_non_null(strstr(eb.text, bad[i].text));
+	}
+	/* a window of another graph is refused, not read */
+	stn_errbuf eb = {{0}};
+	stn_policy *pol;
+	assert_int_equal(vt->create(&d, NULL, 0, NULL, &pol, &eb), STN_OK);
+	stn_decision dec;
+	assert_int_equal(stn__decision_init(&dec, 4), STN_OK);
+	bool decided = true;
+	w.n_ops = 3;
+	assert_int_equal(vt->on_window(pol, &w, &dec, &decided, &eb), STN_EINVAL);
+	assert_false(decided);
+	w.n_ops = 4;
+	w.ops[2].rate_in = NAN;
+	assert_int_equal(vt->on_window(pol, &w, &dec, &decided, &eb), STN_EVALUE);
+	vt->destroy(pol);
+	stn__decision_fini(&dec);
+	stn__window_fini(&w);
+	stn__dag_fini(&d);
+}
+
+typedef struct explore_trace {
+	const stn_dag *dag;
+	uint32_t fixed_p[STN_DAG_MAX_OPS];
+	bool under; /* the configuration in force puts some operator under its estimate */
+	uint64_t windows, windows_under, fixed_changed, decisions;
+} explore_trace;
+
+static void on_explore(void *ctx, uint64_t t, const stn_window *w, const stn_decision *d)
+{
+	explore_trace *x = ctx;
+	(void)t;
+	for (size_t v = 0; v < w->n_ops; v++)
+		if (x->dag->ops[v].p_max <= 1 && w->ops[v].parallelism != x->fixed_p[v])
+			x->fixed_changed++;
+	if (x->decisions > 0) { /* from the first decision on */
+		x->windows++;
+		x->windows_under += x->under;
+	}
+	if (d) {
+		for (size_t v = 0; v < w->n_ops; v++)
+			if (x->dag->ops[v].p_max <= 1 && d->parallelism[v] != x->fixed_p[v])
+				x->fixed_changed++;
+		x->under = strstr(d->reason, " under") != NULL;
+		x->decisions++;
+	}
+}
+
+/* Closed loop on simulated Nexmark jobs: fixed sources never change, decisions come every
+ * period, and about half the windows run with some operator under its DS2 estimate. */
+static void test_explore_simulated(void **state)
+{
+	(void)state;
+	const stn_policy_vtable *vt = stn__policy_find("explore");
+	uint64_t windows = 0, under = 0;
+	for (uint64_t seed = 1; seed <= 8; seed++) {
+		stn_errbuf eb = {{0}};
+		stn_sim_job job;
+		assert_int_equal(stn__sim_job_random(&job, STN_SIM_NEXMARK, 0, seed, &eb), STN_OK);
+		double steps[3] = {1.0, 1.6, 0.8};
+		stn_sim_schedule sched = {.kind = STN_SCHED_STEPS, .values = steps, .n_values = 3,
+					  .step_len = 100};
+		explore_trace x;
+		memset(&x, 0, sizeof(x));
+		x.dag = &job.dag;
+		for (size_t v = 0; v < job.dag.n_ops; v++)
+			x.fixed_p[v] = job.dag.ops[v].parallelism;
+		stn_sim_params params = stn__sim_params_default();
+		params.duration_ms = 10000;
+		stn_policy_option opts[] = {{"seed", (double)seed}};
+		stn_eval_run_opts ro = {.windows = 300, .w_stable = 10, .episode_threshold = 0.05,
+					.sim_seed = seed, .params = &params, .trace = on_explore,
+					.trace_ctx = &x, .opts = opts, .n_opts = 1};
+		stn_eval_result r;
+		assert_int_equal(stn__eval_run(vt, &job, &sched, &ro, &r, &eb), STN_OK);
+		assert_int_equal(r.safety_violations, 0);
+		assert_int_equal(x.fixed_changed, 0);
+		assert_int_equal(x.decisions, 300 / 8);
+		windows += x.windows;
+		under += x.windows_under;
+		stn__sim_job_fini(&job);
+	}
+	double frac = (double)under / (double)windows;
+	printf("explore, simulated Nexmark: %llu of %llu windows under the DS2 estimate (%.3f)\n",
+	       (unsigned long long)under, (unsigned long long)windows, frac);
+	assert_true(frac > 0.3 && frac < 0.7);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -380,6 +647,10 @@ int main(void)
 		cmocka_unit_test(test_dhalion_step),
 		cmocka_unit_test(test_streamtune_fallback),
 		cmocka_unit_test(test_safety_random_jobs),
+		cmocka_unit_test(test_explore_bounds),
+		cmocka_unit_test(test_explore_period_determinism),
+		cmocka_unit_test(test_explore_options),
+		cmocka_unit_test(test_explore_simulated),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
