@@ -169,19 +169,23 @@ static stn_status explore_on_window(stn_policy *p, const stn_window *w, stn_deci
 	p->seen = 0;
 	(void)stn__policy_ds2_rule(&p->job, w, 0.0, p->est);
 	explore_draw(p);
-	size_t n = p->job.dag.n_ops;
+	size_t n = p->job.dag.n_ops, n_under = 0;
+	for (size_t v = 0; v < n; v++)
+		n_under += p->next[v] < p->est[v];
+	/* the summary comes first: with many operators the per-operator list is truncated */
 	out->reason[0] = '\0';
 	stn__policy_reason(out,
-			   "explore #%llu (%s): p = round(DS2 estimate x factor in [%.2f, %.2f]);",
-			   (unsigned long long)++p->n_decisions, p->may_under ? "may go under" : "over",
-			   p->may_under ? p->low : fmax(p->low, 1.0), p->high);
+			   "explore #%llu (%s, %zu under): p = round(DS2 estimate x factor in"
+			   " [%.2f, %.2f]);",
+			   (unsigned long long)++p->n_decisions, p->may_under ? "under" : "over",
+			   n_under, p->may_under ? p->low : fmax(p->low, 1.0), p->high);
 	for (size_t v = 0; v < n; v++) {
 		out->parallelism[v] = p->next[v];
 		out->prob[v] = -1.0;
 		if (p->job.dag.ops[v].p_max <= 1)
-			continue;
-		stn__policy_reason(out, " op %u %ux%.2f->%u%s", p->job.dag.ops[v].id, p->est[v],
-				   p->factor[v], p->next[v], p->next[v] < p->est[v] ? " under" : "");
+			continue; /* fixed: nothing to explain */
+		stn__policy_reason(out, " op %u %ux%.2f->%u", p->job.dag.ops[v].id, p->est[v],
+				   p->factor[v], p->next[v]);
 	}
 	for (size_t v = 0; v < n; v++)
 		p->job.cur[v] = p->next[v];
