@@ -3,9 +3,11 @@
 //!
 //! The source is open-loop: epoch `e` (of [`EPOCH_MS`] of event time) is injected at
 //! `start + e · EPOCH_MS` of wall time whatever the job's progress, so an under-provisioned
-//! job builds queues and lag as a real one would. Worker 0 applies the endpoint's decisions
-//! at a future epoch and acknowledges them once every worker has switched (the shim's tuned
-//! operators migrate the state of moved bins). In emulated mode (DESIGN §3) every tuned
+//! job builds queues and lag as a real one would. Records are routed to operator instances
+//! only a few epochs ahead of what is done, so the backlog waits unrouted and a decision
+//! applies to it at once: worker 0 proposes each decision at the earliest unrouted epoch and
+//! acknowledges it once every worker has switched (the shim's tuned operators migrate the
+//! state of moved bins). In emulated mode (DESIGN §3) every tuned
 //! operator instance serves a known number of records per second, so the oracle parallelism
 //! is known; in native mode the operators spend real CPU time.
 
@@ -23,6 +25,9 @@ use crate::event::Event;
 use crate::generator::{Generator, GeneratorConfig};
 use crate::queries::{build, BuildSpec, Query, EPOCH_MS, SOURCES};
 use crate::schedule::{EventClock, Schedule};
+
+/// Epochs past the last completed one whose records are routed to operator instances.
+const ROUTE_LOOKAHEAD: u64 = 5;
 
 /// Everything that defines a run.
 #[derive(Clone, Debug)]
@@ -267,23 +272,25 @@ fn run_worker(
             input.send(generator.event(n, clock.date_time(e, n)));
         }
         input.advance_to(e + 1);
-        control.advance_to(e + 1);
         let due = start + Duration::from_millis((e + 1) * EPOCH_MS);
+        let mut now = Instant::now();
         loop {
-            let now = Instant::now();
+            // Epochs completed since the last look: their latency.
+            while completed < e + 1 && !probe.less_equal(&completed) {
+                let injected = start + Duration::from_millis((completed + 1) * EPOCH_MS);
+                let l = now.saturating_duration_since(injected).as_secs_f64() * 1e3;
+                latencies.push(l);
+                window_latency_max = window_latency_max.max(l);
+                completed += 1;
+            }
+            // Records are routed to instances only up to a short look-ahead past what is
+            // done; the backlog waits before routing, so a decision taken now applies to it.
+            control.advance_to((completed + ROUTE_LOOKAHEAD).min(e + 1));
             if now >= due {
                 break;
             }
-            worker.step_or_park(Some(due - now));
-        }
-        // Epochs completed since the last look: their latency.
-        let now = Instant::now();
-        while completed < e + 1 && !probe.less_equal(&completed) {
-            let injected = start + Duration::from_millis((completed + 1) * EPOCH_MS);
-            let l = now.saturating_duration_since(injected).as_secs_f64() * 1e3;
-            latencies.push(l);
-            window_latency_max = window_latency_max.max(l);
-            completed += 1;
+            worker.step_or_park(Some((due - now).min(Duration::from_millis(5))));
+            now = Instant::now();
         }
         let lag_ms = (now.duration_since(start).as_secs_f64() * 1e3
             - (completed + 1) as f64 * EPOCH_MS as f64)
@@ -305,7 +312,9 @@ fn run_worker(
             for d in link.poll_decisions() {
                 window_decisions += 1;
                 let parallelism = d.parallelism_by_name();
-                let epoch = d.epoch.max(e + 2);
+                // The earliest epoch not yet routed: the whole backlog moves to the new
+                // configuration (propose clamps to the control input's time).
+                let epoch = control.time().copied().unwrap_or(e + 1);
                 let rec = DecisionRecord {
                     seq: d.seq,
                     window: e / epochs_per_window,

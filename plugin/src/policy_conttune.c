@@ -254,7 +254,8 @@ static stn_status ct_on_window(stn_policy *p, const stn_window *w, stn_decision 
 			continue;
 		uint32_t nearest = UINT32_MAX;
 		uint32_t acq = ct_gp_acquire(p, v, o->rate_in, &nearest);
-		double per = o->rate_in / o->busy_mean / (double)(o->parallelism ? o->parallelism : cur);
+		double per = o->rate_in / o->busy_mean /
+			     (double)(o->n_inst ? o->n_inst : (o->parallelism ? o->parallelism : cur));
 		uint32_t lin = stn__policy_clamp(&p->job, v, ceil(o->rate_in / per - 1e-9));
 		bool use_gp = acq > 0 && (double)nearest <= p->alpha;
 		p->next[v] = use_gp ? acq : lin;
