@@ -13,13 +13,16 @@ use nexmark::queries::{Query, ALL_QUERIES};
 use nexmark::report::{self, Summary};
 use nexmark::schedule::Schedule;
 
-const POLICIES: [&str; 6] = [
+/// Tuning policies, then `explore` (random configurations around DS2's estimate, for
+/// recording training histories; not a tuner).
+const POLICIES: [&str; 7] = [
     "streamtune",
     "ds2",
     "flink-autoscaler",
     "conttune",
     "dhalion",
     "static",
+    "explore",
 ];
 
 const USAGE: &str = "\
@@ -37,6 +40,7 @@ run and compare options:
   --schedule S         constant | steps:F1,F2,..[@SECS] | square:LO,HI[@PERIOD] |
                        sine:AMP[@PERIOD] | file:PATH   (factors of --rate; default steps:1,1.6,0.8)
   --policy P           run: streamtune | ds2 | flink-autoscaler | conttune | dhalion | static
+                       | explore (random configurations, to record training histories)
   --policies P1,P2     compare: default streamtune,ds2,flink-autoscaler,conttune,dhalion
   --workers N          Timely workers, 1..64 (default 2; 16 is typical with --emulate)
   --emulate[=SCALE]    emulated capacity (DESIGN §3): each operator instance serves a known
@@ -49,6 +53,8 @@ run and compare options:
   --slo-ms MS          latency bound (default 1000)
   --opt NAME=VALUE     a policy option (repeatable)
   --seed N             generator seed (default 1)
+  --model FILE         the streamtune policy's model (default: $STREAMTUNE_MODEL or the
+                       shipped plugin/models/default.stnm)
   --endpoint EP        use a running `streamtune serve` instead of an in-process endpoint
   --out DIR            output directory (default runs/<command>-<query>)
   --json PATH          compare: also write the summary JSON there
@@ -76,6 +82,7 @@ struct Options {
     opts: Vec<(String, f64)>,
     seed: u64,
     endpoint: Option<String>,
+    model: Option<PathBuf>,
     out: Option<PathBuf>,
     json: Option<PathBuf>,
     sequential: bool,
@@ -115,6 +122,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         opts: Vec::new(),
         seed: 1,
         endpoint: None,
+        model: None,
         out: None,
         json: None,
         sequential: false,
@@ -223,6 +231,13 @@ fn parse(args: &[String]) -> Result<Options, String> {
             }
             "--seed" => o.seed = parse_num(&flag, &value()?)?,
             "--endpoint" => o.endpoint = Some(value()?),
+            "--model" => {
+                let m = PathBuf::from(value()?);
+                if !m.is_file() {
+                    return Err(format!("--model: {} is not a file", m.display()));
+                }
+                o.model = Some(m);
+            }
             "--out" => o.out = Some(PathBuf::from(value()?)),
             "--json" => o.json = Some(PathBuf::from(value()?)),
             "--sequential" => o.sequential = true,
@@ -561,6 +576,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(m) = &o.model {
+        // The in-process endpoint's streamtune policy reads it (plugin/src/model.c).
+        std::env::set_var("STREAMTUNE_MODEL", m);
+    }
     let result = match o.command.as_str() {
         "queries" => {
             for q in ALL_QUERIES {
