@@ -95,11 +95,10 @@ fn fmt_g(v: f64) -> String {
     if v == 0.0 {
         return "0".into();
     }
-    let exp = v.abs().log10().floor() as i32;
     // Round to 6 significant digits first: the exponent may change (999999.5 -> 1e+06).
     let sci = format!("{v:.5e}");
     let (mantissa, e) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let e: i32 = e.parse().unwrap_or(exp);
+    let e: i32 = e.parse().unwrap_or(0);
     let trim = |s: &str| -> String {
         if s.contains('.') {
             s.trim_end_matches('0').trim_end_matches('.').to_owned()
@@ -174,22 +173,32 @@ fn run_overhead(out: &Printer, workers: usize, quick: bool) -> Result<(), String
         e.extend(extra);
         e
     };
+    let spread = |v: &[f64]| {
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(0.0f64, f64::max);
+        vec![("min", Extra::Num(lo)), ("max", Extra::Num(hi))]
+    };
     out.emit(
         "overhead",
         "plain_records_per_s",
         plain,
         "records/s",
-        &common(vec![]),
+        &common(spread(&r.plain)),
     );
     out.emit(
         "overhead",
         "tuned_records_per_s",
         tuned,
         "records/s",
-        &common(vec![
-            ("shim_attached", Extra::Bool(r.shim_attached)),
-            ("windows_sent", Extra::Int(r.windows_sent)),
-        ]),
+        &common(
+            spread(&r.tuned)
+                .into_iter()
+                .chain([
+                    ("shim_attached", Extra::Bool(r.shim_attached)),
+                    ("windows_sent", Extra::Int(r.windows_sent)),
+                ])
+                .collect(),
+        ),
     );
     out.emit(
         "overhead",
