@@ -50,6 +50,14 @@ fn main() {
             );
             println!("plain exchange: {:.0} records/s (best)", best(&r.plain));
             println!(
+                "plain exchange, per-bin state: {:.0} records/s (best)",
+                best(&r.binned)
+            );
+            println!(
+                "tuned operator, shim not attached: {:.0} records/s (best)",
+                best(&r.detached)
+            );
+            println!(
                 "tuned operator: {:.0} records/s (best; shim attached: {}, {} windows sent)",
                 best(&r.tuned),
                 r.shim_attached,

@@ -261,8 +261,10 @@ fn quick_json_lines_are_well_formed() {
     }
     for expected in [
         "overhead/plain_records_per_s",
+        "overhead/plain_binned_records_per_s",
         "overhead/tuned_records_per_s",
         "overhead/ratio",
+        "overhead/ratio_vs_binned",
         "rescale_pause/steady_p99",
         "rescale_pause/switch_p50",
         "rescale_pause/switch_p99",

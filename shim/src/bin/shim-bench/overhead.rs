@@ -9,6 +9,11 @@
 //! SAMPLES message per worker and window goes to the endpoint, which stores it. If the plugin
 //! cannot be loaded the tuned rounds run with the link disabled (metrics still collected) and
 //! the outcome says `shim_attached: false`.
+//!
+//! A third job, plain exchange with the state kept per bin like the tuned operator keeps it
+//! (256 small maps instead of one large one), separates the cost of routing and metrics from
+//! the effect of that state layout, which on its own can make the tuned job faster; a fourth,
+//! the tuned job without the shim attached, separates the tuned exchange from the metrics.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -17,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use streamtune_shim::connection::{Endpoint, OperatorHint, StreamTune, TunerConfig};
 use streamtune_shim::proto::OpKind;
-use streamtune_shim::tuned::{Control, Rescale, Tuned};
+use streamtune_shim::tuned::{bin_of, Control, Rescale, Tuned, DEFAULT_BINS};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::{Capability, Input, Probe};
@@ -82,8 +87,12 @@ impl Params {
 pub struct Outcome {
     /// Plain exchange rounds.
     pub plain: Vec<f64>,
+    /// Plain exchange rounds with the state kept per bin.
+    pub binned: Vec<f64>,
     /// Tuned, attached rounds.
     pub tuned: Vec<f64>,
+    /// Tuned rounds without the shim attached (no metrics, no endpoint).
+    pub detached: Vec<f64>,
     /// Whether the tuned rounds were linked to a running endpoint.
     pub shim_attached: bool,
     /// SAMPLES messages sent over all tuned rounds and workers.
@@ -112,14 +121,20 @@ pub fn run(p: &Params) -> Result<Outcome, String> {
     }
     let mut out = Outcome {
         plain: Vec::new(),
+        binned: Vec::new(),
         tuned: Vec::new(),
+        detached: Vec::new(),
         shim_attached: true,
         windows_sent: 0,
     };
     let records = p.records() as f64;
     for round in 0..p.rounds {
-        let (secs, _) = run_round(p, None)?;
+        let (secs, _) = run_round(p, Job::Plain, None)?;
         out.plain.push(records / secs);
+        let (secs, _) = run_round(p, Job::PlainBinned, None)?;
+        out.binned.push(records / secs);
+        let (secs, _) = run_round(p, Job::Tuned, None)?;
+        out.detached.push(records / secs);
 
         let scratch =
             std::env::temp_dir().join(format!("shim-bench-{}-{round}", std::process::id()));
@@ -135,7 +150,7 @@ pub fn run(p: &Params) -> Result<Outcome, String> {
             }
             out.shim_attached = false;
         }
-        let result = run_round(p, Some(tuner.clone()));
+        let result = run_round(p, Job::Tuned, Some(tuner.clone()));
         tuner.stop_server();
         drop(tuner);
         remove_files(&history, &socket);
@@ -185,10 +200,20 @@ fn remove_files(history: &Path, socket: &Path) {
     }
 }
 
-/// One round: the plain job (`tuner` None) or the tuned job attached to `tuner`. Returns the
-/// slowest worker's seconds from its first record to its last epoch's completion, and the
-/// SAMPLES messages sent.
-fn run_round(p: &Params, tuner: Option<StreamTune>) -> Result<(f64, u64), String> {
+/// The jobs compared.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Job {
+    /// Timely's exchange in front of one map of counts per worker.
+    Plain,
+    /// Timely's exchange in front of one map of counts per bin.
+    PlainBinned,
+    /// The tuned operator at full parallelism (per-bin state), attached if a tuner is given.
+    Tuned,
+}
+
+/// One round of `job`, attached to `tuner` if given. Returns the slowest worker's seconds from
+/// its first record to its last epoch's completion, and the SAMPLES messages sent.
+fn run_round(p: &Params, job: Job, tuner: Option<StreamTune>) -> Result<(f64, u64), String> {
     let p = p.clone();
     let guards = timely::execute(timely::Config::process(p.workers), move |worker| {
         let index = worker.index();
@@ -196,11 +221,10 @@ fn run_round(p: &Params, tuner: Option<StreamTune>) -> Result<(f64, u64), String
         let link = tuner.as_ref().map(|t| t.attach(worker));
         let mut input = InputHandleVec::<u64, u64>::new();
         let probe = ProbeHandle::new();
-        let tuned = link.is_some();
         let mut control = worker.dataflow::<u64, _, _>(|scope| {
             let (handle, control) = Control::new(scope);
             let stream = scope.input_from(&mut input);
-            let counted = if tuned {
+            let counted = if job == Job::Tuned {
                 stream.tuned_unary_state(
                     &control,
                     "count",
@@ -214,7 +238,13 @@ fn run_round(p: &Params, tuner: Option<StreamTune>) -> Result<(f64, u64), String
                 stream.unary_frontier(Exchange::new(|&k: &u64| k), "count", |_, _| {
                     // Records per open epoch, processed once the frontier passes the epoch.
                     let mut stash: BTreeMap<u64, (Capability<u64>, Vec<u64>)> = BTreeMap::new();
-                    let mut counts = HashMap::new();
+                    let bins = if job == Job::PlainBinned {
+                        DEFAULT_BINS
+                    } else {
+                        1
+                    };
+                    let mut counts: Vec<HashMap<u64, u64>> = vec![HashMap::new(); bins];
+                    let mut per_bin: Vec<Vec<u64>> = vec![Vec::new(); bins];
                     let mut out = Vec::new();
                     move |(input, frontier), output| {
                         input.for_each_stamp(|cap, data| {
@@ -231,7 +261,19 @@ fn run_round(p: &Params, tuner: Option<StreamTune>) -> Result<(f64, u64), String
                                 break;
                             }
                             let (time, (cap, mut keys)) = entry.remove_entry();
-                            count_batch(time, &mut counts, &mut keys, &mut out);
+                            if bins == 1 {
+                                count_batch(time, &mut counts[0], &mut keys, &mut out);
+                            } else {
+                                // Grouped by bin as the tuned receiver does, then counted.
+                                for k in keys {
+                                    per_bin[bin_of(k, bins)].push(k);
+                                }
+                                for (b, keys) in per_bin.iter_mut().enumerate() {
+                                    if !keys.is_empty() {
+                                        count_batch(time, &mut counts[b], keys, &mut out);
+                                    }
+                                }
+                            }
                             output.session(&cap).give_iterator(out.drain(..));
                         }
                     }
