@@ -212,6 +212,7 @@ fn run_overhead(out: &Printer, workers: usize, quick: bool) -> Result<(), String
                 .chain([
                     ("shim_attached", Extra::Bool(r.shim_attached)),
                     ("windows_sent", Extra::Int(r.windows_sent)),
+                    ("windows_acked", Extra::Int(r.windows_acked)),
                 ])
                 .collect(),
         ),

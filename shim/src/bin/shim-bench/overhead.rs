@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use streamtune_shim::connection::{Endpoint, OperatorHint, StreamTune, TunerConfig};
+use streamtune_shim::connection::{
+    Endpoint, LinkState, LinkStats, OperatorHint, StreamTune, TunerConfig,
+};
 use streamtune_shim::proto::OpKind;
 use streamtune_shim::tuned::{bin_of, Control, Rescale, Tuned, DEFAULT_BINS};
 use timely::dataflow::channels::pact::Exchange;
@@ -97,6 +99,8 @@ pub struct Outcome {
     pub shim_attached: bool,
     /// SAMPLES messages sent over all tuned rounds and workers.
     pub windows_sent: u64,
+    /// Of those, acknowledged by the endpoint.
+    pub windows_acked: u64,
 }
 
 /// Adds `keys` to the running counts and appends `(time, key, count)` for each distinct key.
@@ -126,6 +130,7 @@ pub fn run(p: &Params) -> Result<Outcome, String> {
         detached: Vec::new(),
         shim_attached: true,
         windows_sent: 0,
+        windows_acked: 0,
     };
     let records = p.records() as f64;
     for round in 0..p.rounds {
@@ -154,9 +159,10 @@ pub fn run(p: &Params) -> Result<Outcome, String> {
         tuner.stop_server();
         drop(tuner);
         remove_files(&history, &socket);
-        let (secs, sent) = result?;
+        let (secs, stats) = result?;
         out.tuned.push(records / secs);
-        out.windows_sent += sent;
+        out.windows_sent += stats.windows_sent;
+        out.windows_acked += stats.windows_acked;
     }
     Ok(out)
 }
@@ -212,8 +218,9 @@ enum Job {
 }
 
 /// One round of `job`, attached to `tuner` if given. Returns the slowest worker's seconds from
-/// its first record to its last epoch's completion, and the SAMPLES messages sent.
-fn run_round(p: &Params, job: Job, tuner: Option<StreamTune>) -> Result<(f64, u64), String> {
+/// its first record to its last epoch's completion, and the links' counters summed (SAMPLES
+/// sent and acknowledged; zero if not attached).
+fn run_round(p: &Params, job: Job, tuner: Option<StreamTune>) -> Result<(f64, LinkStats), String> {
     let p = p.clone();
     let guards = timely::execute(timely::Config::process(p.workers), move |worker| {
         let index = worker.index();
@@ -284,6 +291,15 @@ fn run_round(p: &Params, job: Job, tuner: Option<StreamTune>) -> Result<(f64, u6
         });
         if let Some(link) = &link {
             link.track_tuned(control.monitor());
+            // Throughput is measured in the steady state: the connection and the job's
+            // registration (a one-off cost of a few ms) happen before the clock starts.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !matches!(link.state(), LinkState::Ready | LinkState::Disabled)
+                && Instant::now() < deadline
+            {
+                link.poll();
+                worker.step_or_park(Some(Duration::from_millis(1)));
+            }
         }
         let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ index as u64;
         let started = Instant::now();
@@ -325,19 +341,20 @@ fn run_round(p: &Params, job: Job, tuner: Option<StreamTune>) -> Result<(f64, u6
         }
         let secs = started.elapsed().as_secs_f64();
         while worker.step() {}
-        let sent = link.as_ref().map_or(0, |l| {
+        let stats = link.as_ref().map_or(LinkStats::default(), |l| {
             l.finish();
-            l.stats().windows_sent
+            l.stats()
         });
-        (secs, sent)
+        (secs, stats)
     })
     .map_err(|e| format!("timely: {e}"))?;
     let mut slowest = 0.0f64;
-    let mut sent = 0;
+    let mut sum = LinkStats::default();
     for r in guards.join() {
         let (secs, s) = r.map_err(|e| format!("worker failed: {e}"))?;
         slowest = slowest.max(secs);
-        sent += s;
+        sum.windows_sent += s.windows_sent;
+        sum.windows_acked += s.windows_acked;
     }
-    Ok((slowest, sent))
+    Ok((slowest, sum))
 }
