@@ -45,6 +45,8 @@ struct Args {
     quick: bool,
     workers: usize,
     benches: Vec<String>,
+    /// No benchmark named: all of them, skipping those the worker count cannot run.
+    all: bool,
 }
 
 const BENCHES: [&str; 2] = ["overhead", "rescale_pause"];
@@ -61,6 +63,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, Stri
         quick: false,
         workers: 2,
         benches: Vec::new(),
+        all: false,
     };
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -84,6 +87,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, Stri
     }
     if args.benches.is_empty() {
         args.benches = BENCHES.iter().map(|b| b.to_string()).collect();
+        args.all = true;
     }
     Ok(Some(args))
 }
@@ -283,6 +287,10 @@ fn main() -> ExitCode {
     };
     let out = Printer { json: args.json };
     for bench in &args.benches {
+        if bench == "rescale_pause" && args.workers < 2 && args.all {
+            eprintln!("shim-bench: rescale_pause skipped: it needs at least 2 workers");
+            continue;
+        }
         let result = match bench.as_str() {
             "overhead" => run_overhead(&out, args.workers, args.quick),
             _ => run_pause(&out, args.workers, args.quick),

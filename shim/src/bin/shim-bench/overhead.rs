@@ -121,7 +121,7 @@ fn count_batch(
 /// Runs the rounds, plain and tuned interleaved.
 pub fn run(p: &Params) -> Result<Outcome, String> {
     if p.workers == 0 || p.per_epoch < p.workers || p.epochs == 0 || p.rounds == 0 {
-        return Err(format!("overhead: sizes out of range: {p:?}"));
+        return Err(format!("sizes out of range: {p:?}"));
     }
     let mut out = Outcome {
         plain: Vec::new(),

@@ -92,11 +92,11 @@ pub fn percentile(values: &[f64], p: f64) -> f64 {
 /// Runs the benchmark.
 pub fn run(p: &Params) -> Result<Outcome, String> {
     if p.workers < 2 {
-        return Err("rescale_pause needs at least 2 workers (--workers 2 or more)".into());
+        return Err("needs at least 2 workers (--workers 2 or more)".into());
     }
     if p.keys == 0 || p.per_epoch < p.workers as u64 || p.steady <= p.around + 2 || p.tick.is_zero()
     {
-        return Err(format!("rescale_pause: sizes out of range: {p:?}"));
+        return Err(format!("sizes out of range: {p:?}"));
     }
     let from = p.workers;
     let to = p.workers / 2;
