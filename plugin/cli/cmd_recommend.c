@@ -190,6 +190,9 @@ int cmd_recommend(int argc, char **argv)
 		return stn_cli_usage_error(CMD, "--dag and --metrics are required");
 	if (strcmp(metrics_path, "-") == 0 && fmt == STN_METRICS_AUTO)
 		return stn_cli_usage_error(CMD, "--metrics - (standard input) needs --format");
+	if (fmt == STN_METRICS_AUTO && stn_cli_metrics_guess(metrics_path) == STN_METRICS_AUTO)
+		return stn_cli_usage_error(CMD, "cannot tell the format of '%s' from its name (.csv "
+					   "or .json); give --format", metrics_path);
 	if (strcmp(metrics_path, "-") == 0 && strcmp(dag_path, "-") == 0)
 		return stn_cli_usage_error(CMD, "--dag and --metrics cannot both be standard input");
 	const stn_policy_vtable *pv = stn__policy_find(policy);

@@ -450,9 +450,10 @@ static stn_status jerr(jreader *r, const char *path, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	bool syntax = path == NULL;
-	return stn__fail(r->eb, syntax ? STN_EPROTO : STN_EVALUE, "%s%s(line %zu, column %zu): %s",
-			 syntax ? "" : path, syntax ? "" : " ", r->line, r->pos - r->line_start + 1,
+	size_t col = r->pos - r->line_start + 1;
+	if (path == NULL) /* syntax: where in the text */
+		return stn__fail(r->eb, STN_EPROTO, "line %zu, column %zu: %s", r->line, col, msg);
+	return stn__fail(r->eb, STN_EVALUE, "%s (line %zu, column %zu): %s", path, r->line, col,
 			 msg);
 }
 
@@ -938,6 +939,15 @@ static bool ends_with(const char *s, const char *suffix)
 	return true;
 }
 
+stn_metrics_format stn_cli_metrics_guess(const char *path)
+{
+	if (ends_with(path, ".csv"))
+		return STN_METRICS_CSV;
+	if (ends_with(path, ".json"))
+		return STN_METRICS_JSON;
+	return STN_METRICS_AUTO;
+}
+
 stn_status stn_cli_metrics_read(const char *path, stn_metrics_format fmt, const stn_dag *dag,
 				stn_window **out, size_t *n_out, stn_errbuf *eb)
 {
@@ -948,15 +958,11 @@ stn_status stn_cli_metrics_read(const char *path, stn_metrics_format fmt, const 
 
 	*out = NULL;
 	*n_out = 0;
-	if (fmt == STN_METRICS_AUTO) {
-		if (ends_with(path, ".csv"))
-			fmt = STN_METRICS_CSV;
-		else if (ends_with(path, ".json"))
-			fmt = STN_METRICS_JSON;
-		else
-			return stn__fail(eb, STN_EINVAL, "%s: cannot tell the format from the name "
-					 "(.csv or .json); give --format", path);
-	}
+	if (fmt == STN_METRICS_AUTO)
+		fmt = stn_cli_metrics_guess(path);
+	if (fmt == STN_METRICS_AUTO)
+		return stn__fail(eb, STN_EINVAL, "%s: cannot tell the format from the name "
+				 "(.csv or .json); give --format", path);
 	FILE *f = is_stdin ? stdin : fopen(path, "rb");
 	if (f == NULL)
 		return stn__fail(eb, errno == ENOENT ? STN_ENOTFOUND : STN_EIO, "%s: %s", path,

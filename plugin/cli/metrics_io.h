@@ -48,6 +48,9 @@ stn_status stn_cli_metrics_parse(const char *text, size_t len, stn_metrics_forma
 stn_status stn_cli_metrics_read(const char *path, stn_metrics_format fmt, const stn_dag *dag,
 				stn_window **out, size_t *n_out, stn_errbuf *eb);
 
+/* The format a file name implies (.csv, .json, any case), or AUTO if it implies none. */
+stn_metrics_format stn_cli_metrics_guess(const char *path);
+
 void stn_cli_metrics_free(stn_window *w, size_t n);
 
 #endif
