@@ -161,8 +161,13 @@ static stn_status find_op(const builder *b, const char *ref, bool numeric_only, 
 			return STN_OK;
 		}
 	}
+	char shown[NAME_CAP];
+	size_t k = 0;
+	for (; ref[k] != '\0' && k + 1 < sizeof(shown); k++) /* no control bytes on a terminal */
+		shown[k] = (unsigned char)ref[k] < 0x20 ? '?' : ref[k];
+	shown[k] = '\0';
 	return stn__fail(eb, STN_EGRAPH, "%s: unknown operator '%s' (not an id or name in the DAG)",
-			 where, ref);
+			 where, shown);
 }
 
 /* Adds one operator row with all F_COUNT fields to the current window. */

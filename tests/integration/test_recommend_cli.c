@@ -53,6 +53,9 @@ static int run(const char *fmt, ...)
 	if (len)
 		memcpy(err_text, data, len);
 	free(data);
+	/* under ASan/UBSan a finding exits non-zero too: make sure a refusal is not one */
+	assert_null(strstr(err_text, "Sanitizer"));
+	assert_null(strstr(err_text, "runtime error"));
 	return WEXITSTATUS(st);
 }
 
@@ -367,6 +370,39 @@ static void test_bad_inputs(void **state)
 	refused("long.csv", text, "line 2: longer than 4096 bytes");
 	free(text);
 	free(longline);
+
+	/* more windows than the limit (10,000) */
+	const char *many = path_in("many.csv");
+	f = fopen(many, "wb");
+	assert_non_null(f);
+	fputs(HDR, f);
+	for (int w = 1; w <= 10001; w++)
+		fprintf(f, "%d,1,1,1,0,0,0,0,0,0\n%d,2,1,1,0,0,0,0,0,0\n%d,7,1,1,0,0,0,0,0,0\n", w,
+			w, w);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(run("recommend --dag '%s' --metrics '%s'", dag, many), 1);
+	assert_non_null(strstr(err_text, "line 30002: more than 10000 windows"));
+	/* more operator rows than the limit (200,000): a chain of 25 operators, 8,001 windows */
+	const char *chain = path_in("chain.json"), *rows = path_in("rows.csv");
+	f = fopen(chain, "wb");
+	assert_non_null(f);
+	fputs("{\"operators\": [{\"id\": 1, \"kind\": \"source\", \"source_rate\": 10}", f);
+	for (int v = 2; v <= 25; v++)
+		fprintf(f, ", {\"id\": %d, \"kind\": \"%s\"}", v, v == 25 ? "sink" : "map");
+	fputs("], \"edges\": [", f);
+	for (int v = 1; v < 25; v++)
+		fprintf(f, "%s{\"from\": %d, \"to\": %d}", v > 1 ? ", " : "", v, v + 1);
+	fputs("]}\n", f);
+	assert_int_equal(fclose(f), 0);
+	f = fopen(rows, "wb");
+	assert_non_null(f);
+	fputs(HDR, f);
+	for (int w = 1; w <= 8001; w++)
+		for (int v = 1; v <= 25; v++)
+			fprintf(f, "%d,%d,1,1,0,0,0,0,0,0\n", w, v);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(run("recommend --dag '%s' --metrics '%s'", chain, rows), 1);
+	assert_non_null(strstr(err_text, "line 200002: more than 200000 operator rows"));
 
 	/* DAG and model files that do not exist or do not parse */
 	const char *csv = path_in("ok.csv");
