@@ -217,6 +217,7 @@ fn run_overhead(out: &Printer, workers: usize, quick: bool) -> Result<(), String
                     ("shim_attached", Extra::Bool(r.shim_attached)),
                     ("windows_sent", Extra::Int(r.windows_sent)),
                     ("windows_acked", Extra::Int(r.windows_acked)),
+                    ("ready_ms", Extra::Num(median(&r.ready_s) * 1e3)),
                 ])
                 .collect(),
         ),
