@@ -36,8 +36,12 @@ static void usage(FILE *f)
 		"                   (one row per operator per window; op is an id or unique name)\n"
 		"                   or JSON {\"windows\": [{\"window\": 1, \"duration_ms\": 1000,\n"
 		"                   \"lag_ms\": 0, \"ops\": [{\"op\": 1, \"parallelism\": 2, ...}]}]}\n"
+		"                   every operator in every window, windows in increasing order;\n"
+		"                   busy_* 0..1, rates and backlogs >= 0; at most %u bytes,\n"
+		"                   %u windows, %u operator rows\n"
 		"  --format F       csv or json (default: from the extension; needed for '-')\n"
-		"  --policy P       default streamtune; one of: ");
+		"  --policy P       default streamtune; one of:\n                   ",
+		STN_METRICS_MAX_BYTES, STN_METRICS_MAX_WINDOWS, STN_METRICS_MAX_ROWS);
 	{
 		size_t n = 0;
 		const stn_policy_vtable *const *all = stn__policy_all(&n);
@@ -49,7 +53,8 @@ static void usage(FILE *f)
 		   "  --opt NAME=VALUE policy option (repeatable, up to %u), e.g. scaling_factor=0.1\n"
 		   "  --model FILE     pre-trained model (else the policy's default: streamtune uses\n"
 		   "                   the default model if installed, else DS2)\n"
-		   "  --json           one JSON object: {\"decided\", \"policy\", \"reason\", \"window\",\n"
+		   "  --json           one JSON object: {\"decided\", \"policy\", \"reason\", \"window\"\n"
+		   "                   (of the decision, else the last one),\n"
 		   "                   \"operators\": [{\"id\", \"name\", \"parallelism\",\n"
 		   "                   \"recommended\", \"probability\" (null without a model)}]}\n\n"
 		   "Exit status: 0 success, 1 bad input (DAG, metrics, model, options), 2 usage.\n",

@@ -5,6 +5,7 @@
  * problem, usage errors with exit 2, --help. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -281,6 +282,21 @@ static void test_examples(void **state)
 	assert_int_equal(run("recommend --dag '%s' --metrics '%s'", ex_dag, ex_csv), 0);
 	assert_non_null(strstr(out_text, "streamtune"));
 	assert_non_null(strstr(out_text, "reason: "));
+	/* with the repository's model given explicitly: a decision carries the model's
+	 * probability for at least one operator (a number, not null) */
+	char model[1200];
+	snprintf(model, sizeof(model), "%s/plugin/models/default.stnm", stn_test_source_dir());
+	assert_int_equal(run("recommend --dag '%s' --metrics '%s' --model '%s' --json", ex_dag,
+			     ex_csv, model),
+			 0);
+	assert_non_null(strstr(out_text, "\"policy\": \"streamtune\""));
+	if (strstr(out_text, "\"decided\": true") != NULL) {
+		bool number = false;
+		for (const char *q = out_text; (q = strstr(q, "\"probability\": ")) != NULL; q++)
+			if (q[15] >= '0' && q[15] <= '9')
+				number = true;
+		assert_true(number);
+	}
 }
 
 /* Writes text to a file and expects exit 1 with msg in stderr and nothing on stdout. */
