@@ -51,7 +51,8 @@ run and compare options:
   --initial P          parallelism of every tuned operator at the start (default 1)
   --cost-us US         native mode: CPU time per record in every tuned operator (default 20)
   --slo-ms MS          latency bound (default 1000)
-  --opt NAME=VALUE     a policy option (repeatable)
+  --opt [P:]NAME=VALUE a policy option (repeatable); with P: only for policy P,
+                       e.g. --opt streamtune:tau=0.3
   --seed N             generator seed (default 1)
   --model FILE         the streamtune policy's model (default: $STREAMTUNE_MODEL or the
                        shipped plugin/models/default.stnm)
@@ -226,7 +227,12 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 let v = value()?;
                 let (k, x) = v
                     .split_once('=')
-                    .ok_or(format!("--opt: expected NAME=VALUE, got '{v}'"))?;
+                    .ok_or(format!("--opt: expected [POLICY:]NAME=VALUE, got '{v}'"))?;
+                if let Some((policy, _)) = k.split_once(':') {
+                    if !POLICIES.contains(&policy) {
+                        return Err(format!("--opt: unknown policy '{policy}' in '{v}'"));
+                    }
+                }
                 o.opts.push((k.to_string(), parse_num(&flag, x)?));
             }
             "--seed" => o.seed = parse_num(&flag, &value()?)?,
@@ -257,7 +263,15 @@ fn parse(args: &[String]) -> Result<Options, String> {
 /// Options of a policy for 1 s windows unless given: the Flink autoscaler's defaults are in
 /// minutes (a 10-window metrics window and stabilisation, 5 windows of restart time here).
 fn policy_opts(policy: &str, given: &[(String, f64)]) -> Vec<(String, f64)> {
-    let mut opts = given.to_vec();
+    // `POLICY:NAME` options go to that policy only, plain `NAME` ones to every policy.
+    let mut opts: Vec<(String, f64)> = given
+        .iter()
+        .filter_map(|(k, v)| match k.split_once(':') {
+            Some((p, name)) if p == policy => Some((name.to_string(), *v)),
+            Some(_) => None,
+            None => Some((k.clone(), *v)),
+        })
+        .collect();
     if policy == "flink-autoscaler" {
         for (k, v) in [
             ("metrics.window", 10.0),
