@@ -19,7 +19,7 @@
 
 enum {
 	ST_JOB_GET, ST_JOB_INS, ST_JOB_UPD, ST_DAG_GET, ST_DAG_INS, ST_JOBDAG_INS, ST_WIN_INS,
-	ST_DEC_INS, ST_DEC_ACK, N_STMTS
+	ST_DEC_INS, ST_DEC_ACK, ST_WIN_IMP, ST_JOBDAG_IMP, N_STMTS
 };
 
 static const char *const stmt_sql[N_STMTS] = {
@@ -34,6 +34,13 @@ static const char *const stmt_sql[N_STMTS] = {
 	"INSERT INTO decisions(job, seq, epoch, window, policy, reason, n_ops, ops) "
 	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	"UPDATE decisions SET applied_epoch = ?3 WHERE job = ?1 AND seq = ?2",
+	/* import: a window under the DAG version it ran with, which need not be the job's
+	 * current one */
+	"INSERT INTO windows(job, idx, epoch, duration_ms, lag_ms, dag, n_ops, ops) "
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?8, ?6, ?7)",
+	"INSERT OR IGNORE INTO job_dags(job, dag, from_window) SELECT ?1, ?2, ?3 "
+	"WHERE NOT EXISTS (SELECT 1 FROM windows WHERE job = ?1 AND dag = ?2 AND "
+	"  idx = (SELECT MAX(idx) FROM windows WHERE job = ?1 AND idx < ?3))",
 };
 
 /* Migrations: step i brings the schema from version i to i + 1, in one transaction. */
@@ -1090,8 +1097,9 @@ static stn_status import_record(importer *im, const msgpack_object *o)
 		uint64_t idx, epoch, dur, hash, n_ops;
 		const uint8_t *ops;
 		size_t len;
-		int64_t key;
-		sqlite3_stmt *st = im->h->st[ST_WIN_INS];
+		int64_t key, dag;
+		sqlite3_stmt *st = im->h->st[ST_WIN_IMP], *g = im->h->st[ST_DAG_GET];
+		sqlite3_stmt *jd = im->h->st[ST_JOBDAG_IMP];
 		int rc;
 
 		if (!obj_str(&a[1], job, sizeof(job)) || !obj_u64(&a[2], &idx) ||
@@ -1103,6 +1111,23 @@ static stn_status import_record(importer *im, const msgpack_object *o)
 			return stn__fail(eb, STN_ECORRUPT, "bad window record");
 		if (job_key_by_name(im->h, job, &key) != STN_OK)
 			return stn__fail(eb, STN_ECORRUPT, "window of unknown job %s", job);
+		sqlite3_reset(g);
+		sqlite3_bind_int64(g, 1, (int64_t)hash);
+		rc = sqlite3_step(g);
+		dag = rc == SQLITE_ROW ? sqlite3_column_int64(g, 0) : 0;
+		sqlite3_reset(g);
+		if (rc != SQLITE_ROW)
+			return stn__fail(eb, STN_ECORRUPT,
+					 "window %llu of job %s names a DAG the file does not hold",
+					 (unsigned long long)idx, job);
+		sqlite3_reset(jd);
+		sqlite3_bind_int64(jd, 1, key);
+		sqlite3_bind_int64(jd, 2, dag);
+		sqlite3_bind_int64(jd, 3, (int64_t)idx);
+		rc = sqlite3_step(jd);
+		sqlite3_reset(jd);
+		if (rc != SQLITE_DONE)
+			return db_fail(im->h, eb, "importing a job's DAG version");
 		sqlite3_reset(st);
 		sqlite3_bind_int64(st, 1, key);
 		sqlite3_bind_int64(st, 2, (int64_t)idx);
@@ -1111,6 +1136,7 @@ static stn_status import_record(importer *im, const msgpack_object *o)
 		sqlite3_bind_double(st, 5, a[5].via.f64);
 		sqlite3_bind_int64(st, 6, (int64_t)n_ops);
 		sqlite3_bind_blob(st, 7, ops, (int)len, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 8, dag);
 		rc = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (rc == SQLITE_CONSTRAINT) {

@@ -394,6 +394,72 @@ static void test_export_import_merge(void **state)
 	free(dir);
 }
 
+/* Collects the DAG hash of every window. */
+typedef struct window_dags {
+	uint64_t hash[2 * N_WINDOWS];
+	size_t n;
+} window_dags;
+
+static bool collect_dag(void *user, uint64_t dag_hash, const stn_window *w)
+{
+	window_dags *c = user;
+
+	(void)w;
+	if (c->n < 2 * N_WINDOWS)
+		c->hash[c->n++] = dag_hash;
+	return true;
+}
+
+static void test_import_keeps_dag_versions(void **state)
+{
+	(void)state;
+	char *dir = stn_test_tmpdir();
+	char *a_path = stn_test_path(dir, "a.sqlite");
+	char *b_path = stn_test_path(dir, "b.sqlite");
+	char *x_path = stn_test_path(dir, "a.stnh");
+	stn_errbuf eb = {{0}};
+	stn_history *a = open_rw(a_path), *b = open_rw(b_path);
+	uint64_t imported = 0, skipped = 0;
+	int64_t key = 0;
+	stn_dag d2;
+	stn_window w;
+	window_dags before = {{0}, 0}, after = {{0}, 0};
+
+	/* N_WINDOWS windows under the first DAG, then a redeployment and N_WINDOWS more. */
+	populate(a, "job-a", &key);
+	three_op_dag(&d2, STN_KIND_JOIN);
+	assert_int_equal(stn__history_begin(a, &eb), STN_OK);
+	assert_int_equal(stn__history_put_job(a, "job-a", &d2, "ds2", "{}", &key, &eb), STN_OK);
+	for (uint64_t i = N_WINDOWS; i < 2 * N_WINDOWS; i++) {
+		fill_window(&w, &d2, i);
+		assert_int_equal(stn__history_put_window(a, key, &w, &eb), STN_OK);
+		stn__window_fini(&w);
+	}
+	assert_int_equal(stn__history_commit(a, &eb), STN_OK);
+	assert_int_equal(stn__history_each_window(a, key, collect_dag, &before, &eb), STN_OK);
+	assert_int_equal(before.n, 2 * N_WINDOWS);
+	assert_int_not_equal(before.hash[0], before.hash[2 * N_WINDOWS - 1]);
+
+	assert_int_equal(stn__history_export(a, x_path, &eb), STN_OK);
+	assert_int_equal(stn__history_import(b, x_path, &imported, &skipped, &eb), STN_OK);
+	assert_int_equal(imported, 2 * N_WINDOWS);
+	assert_int_equal(stn__history_each_job(b, first_key, &key, &eb), STN_OK);
+	assert_int_equal(stn__history_each_window(b, key, collect_dag, &after, &eb), STN_OK);
+	/* Every window is filed under the DAG version it ran with, not the job's latest. */
+	assert_int_equal(after.n, before.n);
+	for (size_t i = 0; i < before.n; i++)
+		assert_int_equal(after.hash[i], before.hash[i]);
+
+	stn__dag_fini(&d2);
+	stn__history_close(a);
+	stn__history_close(b);
+	stn_test_rmtree(dir);
+	free(a_path);
+	free(b_path);
+	free(x_path);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -401,6 +467,7 @@ int main(void)
 		cmocka_unit_test(test_order_and_versions),
 		cmocka_unit_test(test_refuses_foreign_and_newer),
 		cmocka_unit_test(test_export_import_merge),
+		cmocka_unit_test(test_import_keeps_dag_versions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
