@@ -26,6 +26,9 @@ use crate::generator::{Generator, GeneratorConfig};
 use crate::queries::{build, BuildSpec, Query, EPOCH_MS, SOURCES};
 use crate::schedule::{EventClock, Schedule};
 
+/// Largest backlog lag reported, ms.
+const MAX_LAG_MS: f64 = 1e7;
+
 /// Epochs past the last completed one whose records are routed to operator instances.
 const ROUTE_LOOKAHEAD: u64 = 5;
 
@@ -83,8 +86,12 @@ pub struct WindowRecord {
     /// Events injected in the window.
     pub events: u64,
     pub ops: Vec<OpWindow>,
-    /// End-to-end lag at the window's end, ms: how far the output is behind the input.
+    /// Backlog lag at the window's end, ms: the time the most backlogged operator needs to
+    /// serve its queue at the rate it served in the window (what the tuner is told).
     pub lag_ms: f64,
+    /// Output lag at the window's end, ms: how far the sink's frontier is behind the input.
+    /// For windowed queries it includes the wait for windows to close.
+    pub output_lag_ms: f64,
     /// Largest epoch latency completed in the window, ms.
     pub latency_max_ms: f64,
     /// Decisions applied (every worker switched) in the window.
@@ -127,6 +134,8 @@ pub type ProgressFn =
 struct Shared {
     /// Latest status of every worker's tuned operators.
     status: Vec<Vec<TunedStatus<u64>>>,
+    /// Backlog lag of the last window (worker 0 computes it; every worker reports it).
+    backlog_lag_ms: f64,
     record: RunRecord,
 }
 
@@ -176,6 +185,7 @@ pub fn run(cfg: &RunConfig, progress: Option<ProgressFn>) -> Result<RunRecord, S
     let clock = EventClock::new(&cfg.schedule, cfg.rate, cfg.seconds, EPOCH_MS);
     let shared = Arc::new(Mutex::new(Shared {
         status: vec![Vec::new(); cfg.workers],
+        backlog_lag_ms: 0.0,
         record: RunRecord {
             operators: cfg
                 .query
@@ -292,11 +302,12 @@ fn run_worker(
             worker.step_or_park(Some((due - now).min(Duration::from_millis(5))));
             now = Instant::now();
         }
-        let lag_ms = (now.duration_since(start).as_secs_f64() * 1e3
+        let output_lag_ms = (now.duration_since(start).as_secs_f64() * 1e3
             - (completed + 1) as f64 * EPOCH_MS as f64)
             .max(0.0);
         link.set_epoch(e + 1);
-        link.set_lag_ms(Some(lag_ms));
+        let backlog_lag_ms = shared.lock().map_or(0.0, |s| s.backlog_lag_ms);
+        link.set_lag_ms(Some(backlog_lag_ms));
         let t_s = (e + 1) as f64 * EPOCH_MS as f64 / 1e3;
         let rate = cfg.rate * cfg.schedule.factor(t_s, cfg.seconds);
         for &(name, share) in SOURCES.iter() {
@@ -369,6 +380,22 @@ fn run_worker(
                 last_bins[i] = total;
                 ops.push(op);
             }
+            // Backlog lag: how long the most backlogged operator needs to serve its queue at
+            // the rate it served in this window (window waits of windowed queries excluded).
+            let mut lag_ms = 0.0f64;
+            for op in &ops {
+                if op.queued == 0 {
+                    continue;
+                }
+                let served = op.bin_records.iter().sum::<u64>() as f64 / window_s;
+                let l = if served > 0.0 {
+                    op.queued as f64 / served * 1e3
+                } else {
+                    s.backlog_lag_ms + window_s * 1e3
+                };
+                lag_ms = lag_ms.max(l.min(MAX_LAG_MS));
+            }
+            s.backlog_lag_ms = lag_ms;
             let record = WindowRecord {
                 index: window,
                 t_s,
@@ -377,6 +404,7 @@ fn run_worker(
                 events: window_events,
                 ops,
                 lag_ms,
+                output_lag_ms,
                 latency_max_ms: window_latency_max,
                 reconfigured: window_reconfigured,
                 decisions: window_decisions,

@@ -218,7 +218,7 @@ pub fn comparison_png(
         chart
             .configure_mesh()
             .x_desc("time (s)")
-            .y_desc("lag (s)")
+            .y_desc("backlog lag (s)")
             .y_label_formatter(&|v| format!("{v:.1}"))
             .x_label_formatter(&|v| format!("{v:.0}"))
             .label_style(("sans-serif", 13))

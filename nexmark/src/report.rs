@@ -159,7 +159,7 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// A window violates the SLO if its lag exceeds the bound or grew over the window.
+/// A window violates the SLO if its backlog lag exceeds the bound or grew over the window.
 fn slo_violated(lag: f64, prev_lag: f64, slo_ms: f64) -> bool {
     lag > slo_ms || lag > prev_lag + 100.0
 }
@@ -336,7 +336,7 @@ impl Summary {
 
 /// The CSV of every window: one row per window, per-operator columns.
 pub fn windows_csv(r: &RunRecord) -> String {
-    let mut out = String::from("window,t_s,rate,factor,events,parallelism_sum,oracle_sum,lag_ms,latency_max_ms,decisions,reconfigured,bottlenecks");
+    let mut out = String::from("window,t_s,rate,factor,events,parallelism_sum,oracle_sum,lag_ms,output_lag_ms,latency_max_ms,decisions,reconfigured,bottlenecks");
     for name in &r.operators {
         let _ = write!(
             out,
@@ -349,7 +349,7 @@ pub fn windows_csv(r: &RunRecord) -> String {
         let oracle: Option<usize> = w.ops.iter().map(|o| o.oracle).sum();
         let _ = write!(
             out,
-            "{},{:.1},{:.1},{:.3},{},{},{},{:.1},{:.1},{},{},{}",
+            "{},{:.1},{:.1},{:.3},{},{},{},{:.1},{:.1},{:.1},{},{},{}",
             w.index,
             w.t_s,
             w.rate,
@@ -358,6 +358,7 @@ pub fn windows_csv(r: &RunRecord) -> String {
             sum_p,
             oracle.map_or(String::new(), |o| o.to_string()),
             w.lag_ms,
+            w.output_lag_ms,
             w.latency_max_ms,
             w.decisions,
             u8::from(w.reconfigured),
