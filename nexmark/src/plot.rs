@@ -5,6 +5,8 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
@@ -49,6 +51,40 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
+type Chart<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// One panel: time on x, `y_desc` on y from 0 to `y_max`, labels with `y_decimals` decimals.
+fn panel<'a, 'b>(
+    area: &'a DrawingArea<BitMapBackend<'b>, Shift>,
+    caption: Option<&str>,
+    t_max: f64,
+    y_max: f64,
+    y_desc: &str,
+    y_decimals: usize,
+) -> Result<Chart<'a, 'b>, String> {
+    let mut builder = ChartBuilder::on(area);
+    if let Some(c) = caption {
+        builder.caption(c, ("sans-serif", 20));
+    }
+    let mut chart = builder
+        .margin(8)
+        .x_label_area_size(32)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.0..t_max, 0.0..y_max)
+        .map_err(|e| format!("plot: {e:?}"))?;
+    chart
+        .configure_mesh()
+        .x_desc("time (s)")
+        .y_desc(y_desc)
+        .y_label_formatter(&|v| format!("{v:.y_decimals$}"))
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(|e| format!("plot: {e:?}"))?;
+    Ok(chart)
+}
+
 /// Draws `runs` (policy, record) into a PNG at `path`.
 pub fn comparison_png(
     path: &Path,
@@ -60,7 +96,8 @@ pub fn comparison_png(
         return Err("nothing to plot".into());
     }
     let cols = runs.len();
-    let width = (420 * cols + 80) as u32;
+    // Wide enough for the title even with one column.
+    let width = (420 * cols + 80).max(1100) as u32;
     let root = BitMapBackend::new(path, (width, 900)).into_drawing_area();
     let err = |e: DrawingAreaErrorKind<_>| format!("plot {}: {e:?}", path.display());
     root.fill(&WHITE).map_err(err)?;
@@ -100,22 +137,14 @@ pub fn comparison_png(
     for (c, ((policy, record), area)) in runs.iter().zip(columns.iter()).enumerate() {
         let rows = area.split_evenly((3, 1));
         // Rate.
-        let mut chart = ChartBuilder::on(&rows[0])
-            .caption(policy, ("sans-serif", 20))
-            .margin(8)
-            .x_label_area_size(32)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0.0..t_max, 0.0..rate_max)
-            .map_err(|e| format!("plot: {e:?}"))?;
-        chart
-            .configure_mesh()
-            .x_desc("time (s)")
-            .y_desc("source rate (events/s)")
-            .y_label_formatter(&|v| format!("{v:.0}"))
-            .x_label_formatter(&|v| format!("{v:.0}"))
-            .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(|e| format!("plot: {e:?}"))?;
+        let mut chart = panel(
+            &rows[0],
+            Some(policy),
+            t_max,
+            rate_max,
+            "source rate (events/s)",
+            0,
+        )?;
         chart
             .draw_series(LineSeries::new(
                 record.windows.iter().map(|w| (w.t_s, w.rate)),
@@ -124,21 +153,7 @@ pub fn comparison_png(
             .map_err(|e| format!("plot: {e:?}"))?;
 
         // Parallelism per operator, stacked as lines; Σ and oracle Σ.
-        let mut chart = ChartBuilder::on(&rows[1])
-            .margin(8)
-            .x_label_area_size(32)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0.0..t_max, 0.0..p_max)
-            .map_err(|e| format!("plot: {e:?}"))?;
-        chart
-            .configure_mesh()
-            .x_desc("time (s)")
-            .y_desc("parallelism (instances)")
-            .y_label_formatter(&|v| format!("{v:.0}"))
-            .x_label_formatter(&|v| format!("{v:.0}"))
-            .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(|e| format!("plot: {e:?}"))?;
+        let mut chart = panel(&rows[1], None, t_max, p_max, "parallelism (instances)", 0)?;
         for (i, name) in record.operators.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
             let s = chart
@@ -209,21 +224,7 @@ pub fn comparison_png(
         }
 
         // Lag.
-        let mut chart = ChartBuilder::on(&rows[2])
-            .margin(8)
-            .x_label_area_size(32)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0.0..t_max, 0.0..lag_max)
-            .map_err(|e| format!("plot: {e:?}"))?;
-        chart
-            .configure_mesh()
-            .x_desc("time (s)")
-            .y_desc("backlog lag (s)")
-            .y_label_formatter(&|v| format!("{v:.1}"))
-            .x_label_formatter(&|v| format!("{v:.0}"))
-            .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(|e| format!("plot: {e:?}"))?;
+        let mut chart = panel(&rows[2], None, t_max, lag_max, "backlog lag (s)", 1)?;
         chart
             .draw_series(LineSeries::new(
                 record.windows.iter().map(|w| (w.t_s, w.lag_ms / 1e3)),
