@@ -400,8 +400,10 @@ fn remote_serve_killed_and_restarted() {
         let prefix = format!("worker {w}: ");
         let mine: Vec<_> = log.iter().filter(|l| l.contains(&prefix)).collect();
         assert!(mine.len() <= 8, "{mine:#?}");
+        // At most one for the windows re-sent after the restart, and one for a part that
+        // came late under load before the outage (each a change of state, said once).
         let orders = mine.iter().filter(|l| l.contains("EORDER")).count();
-        assert!(orders <= 1, "{mine:#?}");
+        assert!(orders <= 2, "{mine:#?}");
     }
     assert!(
         log.iter()
