@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "fileio.h"
 #include "metrics_io.h"
 
 /* Per-operator fields, in the order of the CSV header of the brief. */
@@ -956,9 +957,8 @@ stn_metrics_format stn_cli_metrics_guess(const char *path)
 stn_status stn_cli_metrics_read(const char *path, stn_metrics_format fmt, const stn_dag *dag,
 				stn_window **out, size_t *n_out, stn_errbuf *eb)
 {
-	bool is_stdin = strcmp(path, "-") == 0;
 	char *buf = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	stn_status st = STN_OK;
 
 	*out = NULL;
@@ -968,43 +968,15 @@ stn_status stn_cli_metrics_read(const char *path, stn_metrics_format fmt, const 
 	if (fmt == STN_METRICS_AUTO)
 		return stn__fail(eb, STN_EINVAL, "%s: cannot tell the format from the name "
 				 "(.csv or .json); give --format", path);
-	FILE *f = is_stdin ? stdin : fopen(path, "rb");
-	if (f == NULL)
-		return stn__fail(eb, errno == ENOENT ? STN_ENOTFOUND : STN_EIO, "%s: %s", path,
-				 strerror(errno));
-	for (;;) {
-		if (len == cap) {
-			if (cap > STN_METRICS_MAX_BYTES) {
-				st = stn__fail(eb, STN_ETOOBIG, "%s: larger than %u bytes", path,
-					       STN_METRICS_MAX_BYTES);
-				goto out;
-			}
-			cap = cap ? 2 * cap : 65536;
-			char *q = stn__realloc(buf, cap);
-			if (q == NULL) {
-				st = stn__fail(eb, STN_ENOMEM, "reading %s: out of memory", path);
-				goto out;
-			}
-			buf = q;
-		}
-		size_t k = fread(buf + len, 1, cap - len, f);
-		len += k;
-		if (k == 0)
-			break;
-	}
-	if (ferror(f)) {
-		st = stn__fail(eb, STN_EIO, "%s: read error", path);
-		goto out;
-	}
-	st = stn_cli_metrics_parse(buf != NULL ? buf : "", len, fmt, dag, out, n_out, eb);
+	st = stn__file_read_all(path, STN_METRICS_MAX_BYTES, &buf, &len, eb);
+	if (st != STN_OK)
+		return st;
+	st = stn_cli_metrics_parse(buf, len, fmt, dag, out, n_out, eb);
 	if (st != STN_OK) {
 		char msg[STN_ERRMSG_CAP];
 		snprintf(msg, sizeof(msg), "%s", eb->text);
 		stn__fail(eb, st, "%s: %s", path, msg);
 	}
-out:
-	if (!is_stdin)
-		fclose(f);
 	stn__free(buf);
 	return st;
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "fileio.h"
 
 /* ---- value tree ---------------------------------------------------------------------- */
 
@@ -696,48 +697,18 @@ stn_status stn__dagjson_parse(const char *text, size_t len, stn_dag *out, stn_er
 
 stn_status stn__dagjson_read(const char *path, stn_dag *out, stn_errbuf *eb)
 {
-	bool is_stdin = strcmp(path, "-") == 0;
-	FILE *f = is_stdin ? stdin : fopen(path, "rb");
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	stn_status st;
+	char *buf;
+	size_t len;
+	stn_status st = stn__file_read_all(path, STN_DAGJSON_MAX_BYTES, &buf, &len, eb);
 
-	if (f == NULL)
-		return stn__fail(eb, errno == ENOENT ? STN_ENOTFOUND : STN_EIO, "%s: %s", path,
-				 strerror(errno));
-	for (;;) {
-		if (len == cap) {
-			if (cap > STN_DAGJSON_MAX_BYTES) {
-				st = stn__fail(eb, STN_ETOOBIG, "%s: larger than %u bytes", path,
-					       STN_DAGJSON_MAX_BYTES);
-				goto cleanup_file;
-			}
-			cap = cap ? 2 * cap : 4096;
-			char *q = stn__realloc(buf, cap + 1);
-			if (q == NULL) {
-				st = stn__fail(eb, STN_ENOMEM, "reading %s", path);
-				goto cleanup_file;
-			}
-			buf = q;
-		}
-		size_t k = fread(buf + len, 1, cap - len, f);
-		len += k;
-		if (k == 0)
-			break;
-	}
-	if (ferror(f)) {
-		st = stn__fail(eb, STN_EIO, "%s: read error", path);
-		goto cleanup_file;
-	}
+	if (st != STN_OK)
+		return st;
 	st = stn__dagjson_parse(buf, len, out, eb);
 	if (st != STN_OK) {
 		char msg[STN_ERRMSG_CAP];
 		snprintf(msg, sizeof(msg), "%s", eb != NULL ? eb->text : "");
 		stn__fail(eb, st, "%s: %s", path, msg);
 	}
-cleanup_file:
-	if (!is_stdin)
-		fclose(f);
 	stn__free(buf);
 	return st;
 }

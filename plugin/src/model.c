@@ -17,6 +17,7 @@
 
 #include "alloc.h"
 #include "cluster.h"
+#include "fileio.h"
 
 static uint32_t crc_table[256];
 static pthread_once_t crc_table_once = PTHREAD_ONCE_INIT;
@@ -812,40 +813,12 @@ cleanup_buf:
 stn_status stn__model_read(stn_model *m, const char *path, stn_errbuf *eb)
 {
 	memset(m, 0, sizeof(*m));
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return stn__fail(eb, errno == ENOENT ? STN_ENOTFOUND : STN_EIO, "%s: %s", path,
-				 strerror(errno));
-	uint8_t *buf = NULL;
-	size_t len = 0, cap = 0;
-	stn_status st = STN_OK;
-	for (;;) {
-		if (len == cap) {
-			if (cap >= STN_MODEL_MAX_FILE) {
-				st = stn__fail(eb, STN_ETOOBIG, "%s: larger than %u bytes", path,
-					       STN_MODEL_MAX_FILE);
-				goto cleanup_file;
-			}
-			cap = cap ? 2 * cap : 65536;
-			uint8_t *q = stn__realloc(buf, cap);
-			if (q == NULL) {
-				st = stn__fail(eb, STN_ENOMEM, "reading %s", path);
-				goto cleanup_file;
-			}
-			buf = q;
-		}
-		size_t k = fread(buf + len, 1, cap - len, f);
-		len += k;
-		if (k == 0)
-			break;
-	}
-	if (ferror(f)) {
-		st = stn__fail(eb, STN_EIO, "%s: read error", path);
-		goto cleanup_file;
-	}
-	st = stn__model_decode(m, buf, len, eb);
-cleanup_file:
-	fclose(f);
+	char *buf;
+	size_t len;
+	stn_status st = stn__file_read_all(path, STN_MODEL_MAX_FILE, &buf, &len, eb);
+	if (st != STN_OK)
+		return st;
+	st = stn__model_decode(m, (const uint8_t *)buf, len, eb);
 	stn__free(buf);
 	return st;
 }
