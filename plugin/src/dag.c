@@ -138,36 +138,104 @@ size_t stn__dag_out_degree(const stn_dag *d, uint32_t v)
 	return n;
 }
 
+/* Edges grouped by one endpoint, in edge-index order within a group (a stable counting sort),
+ * so that sums over a group add in the same order as a scan over all edges would. */
+typedef struct edge_groups {
+	uint32_t *start; /* n_ops + 1 */
+	uint32_t *edge;  /* n_edges edge indices */
+} edge_groups;
+
+static void edge_groups_fini(edge_groups *g)
+{
+	stn__free(g->start);
+	stn__free(g->edge);
+}
+
+static stn_status edge_groups_build(const stn_dag *d, bool by_target, edge_groups *g)
+{
+	g->start = stn__calloc(d->n_ops + 1, sizeof(uint32_t));
+	g->edge = stn__malloc_array(d->n_edges ? d->n_edges : 1, sizeof(uint32_t));
+	if (g->start == NULL || g->edge == NULL) {
+		edge_groups_fini(g);
+		return STN_ENOMEM;
+	}
+	for (size_t i = 0; i < d->n_edges; i++)
+		g->start[(by_target ? d->edges[i].to : d->edges[i].from) + 1]++;
+	for (size_t v = 0; v < d->n_ops; v++)
+		g->start[v + 1] += g->start[v];
+	for (size_t i = 0; i < d->n_edges; i++) {
+		uint32_t v = by_target ? d->edges[i].to : d->edges[i].from;
+		g->edge[g->start[v]++] = (uint32_t)i;
+	}
+	/* The fill advanced every start to the next group's start; shift back. */
+	for (size_t v = d->n_ops; v > 0; v--)
+		g->start[v] = g->start[v - 1];
+	g->start[0] = 0;
+	return STN_OK;
+}
+
+static void heap_push(uint32_t *heap, size_t *n, uint32_t v)
+{
+	size_t i = (*n)++;
+	while (i > 0 && heap[(i - 1) / 2] > v) {
+		heap[i] = heap[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	heap[i] = v;
+}
+
+static uint32_t heap_pop(uint32_t *heap, size_t *n)
+{
+	uint32_t top = heap[0], last = heap[--*n];
+	size_t i = 0;
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= *n)
+			break;
+		if (c + 1 < *n && heap[c + 1] < heap[c])
+			c++;
+		if (heap[c] >= last)
+			break;
+		heap[i] = heap[c];
+		i = c;
+	}
+	if (*n > 0)
+		heap[i] = last;
+	return top;
+}
+
 stn_status stn__dag_topo_order(const stn_dag *d, uint32_t *order)
 {
-	uint32_t *indeg;
-	size_t done = 0;
-	bool progress = true;
+	size_t done = 0, ready_n = 0;
+	edge_groups out = {NULL, NULL};
 
 	if (d->n_ops == 0)
 		return STN_OK;
-	indeg = stn__calloc(d->n_ops, sizeof(uint32_t));
-	if (indeg == NULL)
+	uint32_t *indeg = stn__calloc(d->n_ops, sizeof(uint32_t));
+	uint32_t *ready = stn__malloc_array(d->n_ops, sizeof(uint32_t));
+	if (indeg == NULL || ready == NULL || edge_groups_build(d, false, &out) != STN_OK) {
+		stn__free(indeg);
+		stn__free(ready);
 		return STN_ENOMEM;
+	}
 	for (size_t i = 0; i < d->n_edges; i++)
 		indeg[d->edges[i].to]++;
-	/* Kahn's algorithm taking the smallest ready index each pass: deterministic. Graphs are
-	 * bounded by STN_DAG_MAX_OPS, so the quadratic scan is cheap. */
-	while (done < d->n_ops && progress) {
-		progress = false;
-		for (uint32_t v = 0; v < d->n_ops; v++) {
-			if (indeg[v] != 0)
-				continue;
-			indeg[v] = UINT32_MAX;
-			order[done++] = v;
-			for (size_t i = 0; i < d->n_edges; i++)
-				if (d->edges[i].from == v)
-					indeg[d->edges[i].to]--;
-			progress = true;
-			break;
+	/* Kahn's algorithm taking the smallest ready index each step: deterministic. */
+	for (uint32_t v = 0; v < d->n_ops; v++)
+		if (indeg[v] == 0)
+			heap_push(ready, &ready_n, v);
+	while (ready_n > 0) {
+		uint32_t v = heap_pop(ready, &ready_n);
+		order[done++] = v;
+		for (uint32_t k = out.start[v]; k < out.start[v + 1]; k++) {
+			uint32_t w = d->edges[out.edge[k]].to;
+			if (--indeg[w] == 0)
+				heap_push(ready, &ready_n, w);
 		}
 	}
 	stn__free(indeg);
+	stn__free(ready);
+	edge_groups_fini(&out);
 	return done == d->n_ops ? STN_OK : STN_ECYCLE;
 }
 
@@ -217,9 +285,11 @@ stn_status stn__dag_propagate_rates(const stn_dag *d, double *out_in, double *ou
 	double *rout;
 	stn_status rv;
 
+	edge_groups in_edges = {NULL, NULL};
+
 	order = stn__malloc_array(d->n_ops, sizeof(uint32_t));
 	rout = stn__calloc(d->n_ops, sizeof(double));
-	if (order == NULL || rout == NULL) {
+	if (order == NULL || rout == NULL || edge_groups_build(d, true, &in_edges) != STN_OK) {
 		rv = STN_ENOMEM;
 		goto out;
 	}
@@ -230,9 +300,8 @@ stn_status stn__dag_propagate_rates(const stn_dag *d, double *out_in, double *ou
 		uint32_t v = order[k];
 		double in = d->ops[v].source_rate;
 
-		for (size_t i = 0; i < d->n_edges; i++)
-			if (d->edges[i].to == v)
-				in += rout[d->edges[i].from];
+		for (uint32_t j = in_edges.start[v]; j < in_edges.start[v + 1]; j++)
+			in += rout[d->edges[in_edges.edge[j]].from];
 		out_in[v] = in;
 		rout[v] = in * d->ops[v].selectivity;
 	}
@@ -241,6 +310,7 @@ stn_status stn__dag_propagate_rates(const stn_dag *d, double *out_in, double *ou
 out:
 	stn__free(order);
 	stn__free(rout);
+	edge_groups_fini(&in_edges);
 	return rv;
 }
 

@@ -131,16 +131,19 @@ stn_status stn__gnn_features(const stn_dag *d, double *x, double *log_rate)
 	size_t n = d->n_ops;
 	double *rate = stn__malloc_array(n ? n : 1, sizeof(double));
 	double *in_cnt = stn__calloc(n ? n : 1, sizeof(double));
+	double *out_cnt = stn__calloc(n ? n : 1, sizeof(double));
 	stn_status st = STN_ENOMEM;
 
-	if (rate == NULL || in_cnt == NULL)
+	if (rate == NULL || in_cnt == NULL || out_cnt == NULL)
 		goto cleanup_bufs;
 	st = stn__dag_propagate_rates(d, rate, NULL);
 	if (st != STN_OK)
 		goto cleanup_bufs;
 	memset(x, 0, n * STN_GNN_FEAT_DIM * sizeof(double));
-	for (size_t e = 0; e < d->n_edges; e++)
+	for (size_t e = 0; e < d->n_edges; e++) {
 		in_cnt[d->edges[e].to] += 1.0;
+		out_cnt[d->edges[e].from] += 1.0;
+	}
 	for (size_t v = 0; v < n; v++) {
 		const stn_op *op = &d->ops[v];
 		double *row = x + v * STN_GNN_FEAT_DIM;
@@ -150,8 +153,8 @@ stn_status stn__gnn_features(const stn_dag *d, double *x, double *log_rate)
 		row[STN_GNN_FEAT_RATE] = log1p(r) / 10.0;
 		row[STN_GNN_FEAT_SEL] = log(op->selectivity);
 		row[STN_GNN_FEAT_STATEFUL] = op->stateful ? 1.0 : 0.0;
-		row[STN_GNN_FEAT_SOURCE] = stn__dag_in_degree(d, (uint32_t)v) == 0 ? 1.0 : 0.0;
-		row[STN_GNN_FEAT_SINK] = stn__dag_out_degree(d, (uint32_t)v) == 0 ? 1.0 : 0.0;
+		row[STN_GNN_FEAT_SOURCE] = in_cnt[v] == 0.0 ? 1.0 : 0.0;
+		row[STN_GNN_FEAT_SINK] = out_cnt[v] == 0.0 ? 1.0 : 0.0;
 		if (log_rate != NULL)
 			log_rate[v] = log(r > 1e-9 ? r : 1e-9);
 	}
@@ -165,6 +168,7 @@ stn_status stn__gnn_features(const stn_dag *d, double *x, double *log_rate)
 cleanup_bufs:
 	stn__free(rate);
 	stn__free(in_cnt);
+	stn__free(out_cnt);
 	return st;
 }
 
@@ -239,15 +243,12 @@ undo_batch:
 
 void stn__gnn_cache_fini(stn_gnn_cache *c)
 {
-	for (unsigned l = 0; l < STN_GNN_MAX_LAYERS; l++) {
+	for (unsigned l = 0; l < STN_GNN_MAX_LAYERS; l++)
 		stn__free(c->h[l + 1]);
-		stn__free(c->min[l]);
-		stn__free(c->mout[l]);
-	}
+	stn__free(c->proj);
 	stn__free(c->dh);
-	stn__free(c->dh2);
-	stn__free(c->dpre);
-	stn__free(c->dm);
+	stn__free(c->dh_next);
+	stn__free(c->dproj);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -259,21 +260,20 @@ static stn_status cache_reserve(stn_gnn_cache *c, const stn_net *n, size_t nodes
 	stn__gnn_cache_fini(c);
 	size_t nn = nodes ? nodes : 1, dmax = n->cfg.width > n->cfg.feat_dim ? n->cfg.width
 									      : n->cfg.feat_dim;
-	size_t big, hsz;
-	if (stn__mul_overflow(nn, dmax, &big) || stn__mul_overflow(nn, n->cfg.width, &hsz))
+	size_t big, hsz, psz;
+	if (stn__mul_overflow(nn, dmax, &big) || stn__mul_overflow(nn, n->cfg.width, &hsz) ||
+	    stn__mul_overflow(hsz, 3, &psz))
 		return STN_ETOOBIG;
 	for (uint32_t l = 0; l < n->cfg.layers; l++) {
 		c->h[l + 1] = stn__malloc_array(hsz, sizeof(double));
-		c->min[l] = stn__malloc_array(big, sizeof(double));
-		c->mout[l] = stn__malloc_array(big, sizeof(double));
-		if (c->h[l + 1] == NULL || c->min[l] == NULL || c->mout[l] == NULL)
+		if (c->h[l + 1] == NULL)
 			goto undo_cache;
 	}
+	c->proj = stn__malloc_array(psz, sizeof(double));
 	c->dh = stn__malloc_array(big, sizeof(double));
-	c->dh2 = stn__malloc_array(big, sizeof(double));
-	c->dpre = stn__malloc_array(hsz, sizeof(double));
-	c->dm = stn__malloc_array(big, sizeof(double));
-	if (c->dh == NULL || c->dh2 == NULL || c->dpre == NULL || c->dm == NULL)
+	c->dh_next = stn__malloc_array(big, sizeof(double));
+	c->dproj = stn__malloc_array(psz, sizeof(double));
+	if (c->proj == NULL || c->dh == NULL || c->dh_next == NULL || c->dproj == NULL)
 		goto undo_cache;
 	c->cap_nodes = nn;
 	c->layers = n->cfg.layers;
@@ -290,31 +290,29 @@ stn_status stn__gnn_forward(const stn_net *n, const stn_gnn_batch *b, stn_gnn_ca
 	stn_status st = cache_reserve(c, n, b->n_nodes);
 	if (st != STN_OK)
 		return st;
-	size_t N = b->n_nodes, H = n->cfg.width, din = n->cfg.feat_dim;
+	size_t N = b->n_nodes, H = n->cfg.width, H3 = 3 * H, din = n->cfg.feat_dim;
 	const double *hin = b->x;
+	double *P = c->proj;
 	for (uint32_t l = 0; l < n->cfg.layers; l++) {
 		const stn_param_tensor *ts = &n->tensors[4 * l];
-		const double *ws = n->w + ts[0].offset, *wi = n->w + ts[1].offset,
-			     *wo = n->w + ts[2].offset, *bias = n->w + ts[3].offset;
-		double *mi = c->min[l], *mo = c->mout[l], *out = c->h[l + 1];
-		memset(mi, 0, N * din * sizeof(double));
-		memset(mo, 0, N * din * sizeof(double));
+		const double *w = n->w + ts[0].offset, *bias = n->w + ts[3].offset;
+		double *out = c->h[l + 1];
+		stn__nn_gemm(false, true, N, H3, din, 1.0, hin, din, w, din, 0.0, P, H3);
+		for (size_t v = 0; v < N; v++)
+			for (size_t j = 0; j < H; j++)
+				out[v * H + j] = bias[j] + P[v * H3 + j];
 		for (size_t e = 0; e < b->n_edges; e++) {
 			uint32_t u = b->src[e], v = b->dst[e];
 			double si = b->inv_in[v], so = b->inv_out[u];
-			for (size_t k = 0; k < din; k++) {
-				mi[v * din + k] += si * hin[u * din + k];
-				mo[u * din + k] += so * hin[v * din + k];
+			const double *pin = P + u * H3 + H, *pout = P + v * H3 + 2 * H;
+			for (size_t j = 0; j < H; j++) {
+				out[v * H + j] += si * pin[j];
+				out[u * H + j] += so * pout[j];
 			}
 		}
-		for (size_t v = 0; v < N; v++)
-			memcpy(out + v * H, bias, H * sizeof(double));
-		stn__nn_gemm(false, true, N, H, din, 1.0, hin, din, ws, din, 1.0, out, H);
-		stn__nn_gemm(false, true, N, H, din, 1.0, mi, din, wi, din, 1.0, out, H);
-		stn__nn_gemm(false, true, N, H, din, 1.0, mo, din, wo, din, 1.0, out, H);
+		/* Branch-free so that it vectorises; NaN and -0 become +0. */
 		for (size_t i = 0; i < N * H; i++)
-			if (!(out[i] > 0.0))
-				out[i] = 0.0;
+			out[i] = out[i] > 0.0 ? out[i] : 0.0;
 		hin = out;
 		din = H;
 	}
@@ -324,47 +322,40 @@ stn_status stn__gnn_forward(const stn_net *n, const stn_gnn_batch *b, stn_gnn_ca
 stn_status stn__gnn_backward(stn_net *n, const stn_gnn_batch *b, stn_gnn_cache *c,
 			     const double *dz)
 {
-	size_t N = b->n_nodes, H = n->cfg.width;
-	double *dh = c->dh;
+	size_t N = b->n_nodes, H = n->cfg.width, H3 = 3 * H;
+	double *dh = c->dh, *dP = c->dproj;
 	memcpy(dh, dz, N * H * sizeof(double));
 	for (uint32_t li = n->cfg.layers; li-- > 0;) {
 		const stn_param_tensor *ts = &n->tensors[4 * li];
 		size_t din = li == 0 ? n->cfg.feat_dim : H;
 		const double *hin = li == 0 ? b->x : c->h[li];
 		const double *out = c->h[li + 1];
-		double *dp = c->dpre;
-		for (size_t i = 0; i < N * H; i++)
-			dp[i] = out[i] > 0.0 ? dh[i] : 0.0;
-		double *gs = n->g + ts[0].offset, *gi = n->g + ts[1].offset,
-		       *go = n->g + ts[2].offset, *gb = n->g + ts[3].offset;
-		stn__nn_gemm(true, false, H, din, N, 1.0, dp, H, hin, din, 1.0, gs, din);
-		stn__nn_gemm(true, false, H, din, N, 1.0, dp, H, c->min[li], din, 1.0, gi, din);
-		stn__nn_gemm(true, false, H, din, N, 1.0, dp, H, c->mout[li], din, 1.0, go, din);
+		double *gw = n->g + ts[0].offset, *gb = n->g + ts[3].offset;
+		/* dP: the self block is the pre-activation gradient; the in and out blocks gather
+		 * it back along the edges the forward pass scattered P over. */
+		memset(dP, 0, N * H3 * sizeof(double));
 		for (size_t v = 0; v < N; v++)
-			for (size_t j = 0; j < H; j++)
-				gb[j] += dp[v * H + j];
+			for (size_t j = 0; j < H; j++) {
+				double g = out[v * H + j] > 0.0 ? dh[v * H + j] : 0.0;
+				dP[v * H3 + j] = g;
+				gb[j] += g;
+			}
+		for (size_t e = 0; e < b->n_edges; e++) {
+			uint32_t u = b->src[e], v = b->dst[e];
+			double si = b->inv_in[v], so = b->inv_out[u];
+			const double *gv = dP + v * H3, *gu = dP + u * H3;
+			double *din_u = dP + u * H3 + H, *dout_v = dP + v * H3 + 2 * H;
+			for (size_t j = 0; j < H; j++) {
+				din_u[j] += si * gv[j];
+				dout_v[j] += so * gu[j];
+			}
+		}
+		stn__nn_gemm(true, false, H3, din, N, 1.0, dP, H3, hin, din, 1.0, gw, din);
 		if (li == 0)
 			break;
-		/* Gradient w.r.t. the layer input. */
-		double *dnext = c->dh2, *dm = c->dm;
-		const double *ws = n->w + ts[0].offset, *wi = n->w + ts[1].offset,
-			     *wo = n->w + ts[2].offset;
-		stn__nn_gemm(false, false, N, din, H, 1.0, dp, H, ws, din, 0.0, dnext, din);
-		stn__nn_gemm(false, false, N, din, H, 1.0, dp, H, wi, din, 0.0, dm, din);
-		for (size_t e = 0; e < b->n_edges; e++) {
-			uint32_t u = b->src[e], v = b->dst[e];
-			double si = b->inv_in[v];
-			for (size_t k = 0; k < din; k++)
-				dnext[u * din + k] += si * dm[v * din + k];
-		}
-		stn__nn_gemm(false, false, N, din, H, 1.0, dp, H, wo, din, 0.0, dm, din);
-		for (size_t e = 0; e < b->n_edges; e++) {
-			uint32_t u = b->src[e], v = b->dst[e];
-			double so = b->inv_out[u];
-			for (size_t k = 0; k < din; k++)
-				dnext[v * din + k] += so * dm[u * din + k];
-		}
-		memcpy(dh, dnext, N * din * sizeof(double));
+		const double *w = n->w + ts[0].offset;
+		stn__nn_gemm(false, false, N, din, H3, 1.0, dP, H3, w, din, 0.0, c->dh_next, din);
+		memcpy(dh, c->dh_next, N * din * sizeof(double));
 	}
 	return STN_OK;
 }

@@ -82,14 +82,17 @@ stn_status stn__gnn_batch_build(stn_gnn_batch *b, const stn_dag *const *graphs, 
 				stn_errbuf *eb);
 void stn__gnn_batch_fini(stn_gnn_batch *b);
 
-/* Activations kept for the backward pass. */
+/* Activations kept for the backward pass. A layer computes
+ *   h' = relu(b + W_self h + W_in mean_in(h) + W_out mean_out(h))
+ * as one product P = h [W_self; W_in; W_out]^T (the three tensors are contiguous) followed by
+ * the neighbour means of P's in and out blocks: the means commute with the linear maps, and
+ * one gemm of width 3H replaces three plus their aggregations of the wider inputs. */
 typedef struct stn_gnn_cache {
 	size_t cap_nodes;
 	uint32_t layers, width, feat_dim;
-	double *h[STN_GNN_MAX_LAYERS + 1];  /* h[0] = x copy pointer not owned; h[l+1] outputs */
-	double *min[STN_GNN_MAX_LAYERS];    /* mean of in-neighbours' h[l] */
-	double *mout[STN_GNN_MAX_LAYERS];   /* mean of out-neighbours' h[l] */
-	double *dh, *dh2, *dpre, *dm;       /* backward scratch */
+	double *h[STN_GNN_MAX_LAYERS + 1]; /* h[0] = x copy pointer not owned; h[l+1] outputs */
+	double *proj;                      /* P of the current layer, n_nodes x 3H */
+	double *dh, *dh_next, *dproj;      /* backward scratch */
 } stn_gnn_cache;
 
 void stn__gnn_cache_fini(stn_gnn_cache *c);

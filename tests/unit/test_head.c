@@ -125,6 +125,9 @@ static void test_monotone_and_closed_form(void **state)
 				assert_false(isnan(curve[p]));
 				if (p > 0)
 					assert_true(curve[p] <= curve[p - 1]);
+				/* The curve is the probability, to rounding. */
+				double exact = stn__head_prob(&o, ll, (double)(p + 1));
+				assert_true(fabs(curve[p] - exact) <= 1e-12 + 1e-12 * exact);
 			}
 			for (int ti = 0; ti < 3; ti++) {
 				double tau = ti == 0 ? 0.1 : ti == 1 ? 0.5 : 0.9;
