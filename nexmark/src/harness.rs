@@ -29,8 +29,52 @@ use crate::schedule::{EventClock, Schedule};
 /// Largest backlog lag reported, ms.
 const MAX_LAG_MS: f64 = 1e7;
 
-/// Epochs past the last completed one whose records are routed to operator instances.
-const ROUTE_LOOKAHEAD: u64 = 5;
+/// Routing is pulled, as from a log: the next epoch's records are routed to the operator
+/// instances only while every first-stage instance here has less than this much routed work
+/// waiting (seconds of its emulated service); the rest of a backlog waits unrouted, so a
+/// decision moves it to the new configuration at once (routed records must be served where
+/// they are before state can migrate). Later stages get what the first one releases.
+const ROUTED_WORK_S: f64 = 0.5;
+
+/// Epochs past the last completed one that are always routed.
+const ROUTE_MIN_LOOKAHEAD: u64 = 3;
+
+/// Natively, where service times are unknown: a fixed look-ahead past the completed epoch.
+const ROUTE_NATIVE_LOOKAHEAD: u64 = 20;
+
+/// The epoch up to which (exclusive) records are to be routed now.
+///
+/// (A fixed look-ahead of 5 epochs capped the throughput at look-ahead / pipeline latency:
+/// Q3, Q5 and Q8, whose emulated stages hold an epoch until it is served, never caught up
+/// once behind, at any parallelism; any fixed look-ahead has that regime once the latency
+/// exceeds it. Routing everything at once made every rescale under a backlog wait for the
+/// old instances to serve all of it.)
+fn route_frontier(
+    routed_to: u64,
+    completed: u64,
+    injected_to: u64,
+    entry: &[&str],
+    status: &[TunedStatus<u64>],
+) -> u64 {
+    let mut emulated = true;
+    let mut saturated = false;
+    for st in status.iter().filter(|st| entry.contains(&st.name.as_str())) {
+        match st.capacity {
+            Some(c) if c > 0.0 => saturated |= st.queued_routed as f64 / c > ROUTED_WORK_S,
+            _ => emulated = false,
+        }
+    }
+    let next = if emulated {
+        if saturated {
+            routed_to
+        } else {
+            routed_to + 1
+        }
+    } else {
+        completed + ROUTE_NATIVE_LOOKAHEAD
+    };
+    next.max(completed + ROUTE_MIN_LOOKAHEAD).min(injected_to)
+}
 
 /// Everything that defines a run.
 #[derive(Clone, Debug)]
@@ -265,6 +309,8 @@ fn run_worker(
     let epochs_per_window = (cfg.window.as_millis() as u64 / EPOCH_MS).max(1);
     let start = Instant::now();
     let mut completed = 0u64; // epochs the probe has passed
+    let mut routed_to = 0u64; // records of earlier epochs are routed
+    let entry = query.entry_operators();
     let mut latencies: Vec<f64> = Vec::new();
     let mut window_latency_max = 0.0f64;
     let mut window_decisions = 0u64;
@@ -293,9 +339,9 @@ fn run_worker(
                 window_latency_max = window_latency_max.max(l);
                 completed += 1;
             }
-            // Records are routed to instances only up to a short look-ahead past what is
-            // done; the backlog waits before routing, so a decision taken now applies to it.
-            control.advance_to((completed + ROUTE_LOOKAHEAD).min(e + 1));
+            // Route what the first stage can take (see route_frontier).
+            routed_to = route_frontier(routed_to, completed, e + 1, entry, &control.status());
+            control.advance_to(routed_to);
             if now >= due {
                 break;
             }
@@ -359,7 +405,9 @@ fn run_worker(
             let window_s = epochs_per_window as f64 * EPOCH_MS as f64 / 1e3;
             let Ok(mut s) = shared.lock() else { break };
             let mut ops = Vec::with_capacity(names.len());
+            let mut capacities = Vec::with_capacity(names.len()); // records/s, emulated
             for (i, name) in names.iter().enumerate() {
+                let mut capacity = None::<f64>;
                 let mut op = OpWindow {
                     parallelism: control.parallelism(name).unwrap_or(0),
                     bin_records: vec![0; DEFAULT_BINS],
@@ -369,6 +417,9 @@ fn run_worker(
                 for w in &s.status {
                     if let Some(st) = w.iter().find(|st| &st.name == name) {
                         op.queued += st.queued as u64;
+                        if let (Some(c), true) = (st.capacity, st.bins_here > 0) {
+                            capacity = Some(capacity.unwrap_or(0.0) + c);
+                        }
                         for (b, &n) in st.bin_records.iter().enumerate().take(DEFAULT_BINS) {
                             total[b] += n;
                         }
@@ -379,19 +430,22 @@ fn run_worker(
                 }
                 last_bins[i] = total;
                 ops.push(op);
+                capacities.push(capacity);
             }
             // Backlog lag: how long the most backlogged operator needs to serve its queue at
-            // the rate it served in this window (window waits of windowed queries excluded).
+            // the rate it served in this window. An operator that served nothing either waits
+            // for a window to close (its queue is no backlog: the time its instances need at
+            // full speed) or is stalled (natively unknown: the lag grows by the window).
             let mut lag_ms = 0.0f64;
-            for op in &ops {
+            for (op, capacity) in ops.iter().zip(&capacities) {
                 if op.queued == 0 {
                     continue;
                 }
                 let served = op.bin_records.iter().sum::<u64>() as f64 / window_s;
-                let l = if served > 0.0 {
-                    op.queued as f64 / served * 1e3
-                } else {
-                    s.backlog_lag_ms + window_s * 1e3
+                let l = match (served > 0.0, capacity) {
+                    (true, _) => op.queued as f64 / served * 1e3,
+                    (false, Some(c)) if *c > 0.0 => op.queued as f64 / c * 1e3,
+                    (false, _) => s.backlog_lag_ms + window_s * 1e3,
                 };
                 lag_ms = lag_ms.max(l.min(MAX_LAG_MS));
             }

@@ -129,6 +129,15 @@ impl Query {
         }
     }
 
+    /// Its tuned operators that read the sources directly (the first stage; the others are
+    /// fed by tuned operators).
+    pub fn entry_operators(self) -> &'static [&'static str] {
+        match self {
+            Query::Q3 => &["auctions", "persons"],
+            _ => std::slice::from_ref(&self.operators()[0].name),
+        }
+    }
+
     /// The event streams it reads (names of [`SOURCES`]).
     pub fn sources(self) -> &'static [&'static str] {
         match self {

@@ -159,16 +159,22 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// A window violates the SLO if its backlog lag exceeds the bound or grew over the window.
-fn slo_violated(lag: f64, prev_lag: f64, slo_ms: f64) -> bool {
-    lag > slo_ms || lag > prev_lag + 100.0
+/// Lag growth over two windows that counts as falling behind: a tenth of real time.
+const SLO_GROWTH_MS_PER_WINDOW: f64 = 100.0;
+
+/// A window violates the SLO if its backlog lag exceeds the bound or keeps growing: up in
+/// each of the last two windows and by more than a tenth of real time over them. (One
+/// window's rise alone is within the jitter of a backlog lag of a few hundred milliseconds.)
+fn slo_violated(lag: f64, prev_lags: [f64; 2], slo_ms: f64) -> bool {
+    let growing = lag > prev_lags[0] && prev_lags[0] > prev_lags[1];
+    lag > slo_ms || (growing && lag > prev_lags[1] + 2.0 * SLO_GROWTH_MS_PER_WINDOW)
 }
 
 /// Evaluates a run.
 pub fn summarize(cfg: &RunConfig, r: &RunRecord) -> Summary {
     let mut acc = EvalAcc::default();
     let mut prev_factor: Option<f64> = None;
-    let mut prev_lag = 0.0;
+    let mut prev_lags = [0.0f64; 2]; // the last window's lag, the one before
     let (mut slo, mut slo_after) = (0u64, 0u64);
     let mut p_total = 0.0;
     let mut oracle_total = 0.0;
@@ -191,13 +197,13 @@ pub fn summarize(cfg: &RunConfig, r: &RunRecord) -> Summary {
             sum_p,
             oracle,
         );
-        if slo_violated(w.lag_ms, prev_lag, cfg.slo_ms) {
+        if slo_violated(w.lag_ms, prev_lags, cfg.slo_ms) {
             slo += 1;
             if was_converged {
                 slo_after += 1;
             }
         }
-        prev_lag = w.lag_ms;
+        prev_lags = [w.lag_ms, prev_lags[0]];
     }
     acc.finish();
     let mut lat = r.latencies_ms.clone();
@@ -402,5 +408,33 @@ mod tests {
         assert_eq!(a.bottleneck_after, 1);
         assert!((a.ratio_mean_sum - 1.2).abs() < 1e-9);
         assert_eq!(a.time_to_stable_sum, 2 + 2);
+    }
+
+    /// Violations over a series, the windows before it at its first lag.
+    fn violations(lags: &[f64]) -> usize {
+        let mut prev = [lags[0]; 2];
+        lags.iter()
+            .filter(|&&l| {
+                let v = slo_violated(l, prev, 1000.0);
+                prev = [l, prev[0]];
+                v
+            })
+            .count()
+    }
+
+    #[test]
+    fn slo_counts_lag_over_the_bound_and_sustained_growth_not_jitter() {
+        // A backlog lag jittering by ±150 ms around 400 ms keeps the SLO.
+        assert_eq!(
+            violations(&[400.0, 250.0, 550.0, 300.0, 450.0, 280.0, 430.0]),
+            0
+        );
+        // Falling behind by 150 ms a window: every window once two windows have added more
+        // than 200 ms, before the bound is reached.
+        assert_eq!(violations(&[100.0, 250.0, 400.0, 550.0, 700.0]), 3);
+        // One jump is not a trend.
+        assert_eq!(violations(&[400.0, 400.0, 700.0, 450.0]), 0);
+        // Over the bound, growing or not.
+        assert_eq!(violations(&[1500.0, 1400.0, 1300.0]), 3);
     }
 }

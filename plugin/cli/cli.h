@@ -43,6 +43,11 @@ bool stn_cli_is_help(const char *arg);
 /* Parses an unsigned integer option value; false (and a message) if it is not one. */
 bool stn_cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
 bool stn_cli_parse_double(const char *cmd, const char *opt, const char *s, double *out);
+/* Splits a policy option "[POLICY:]NAME=VALUE" in place: *policy is the prefix (NULL if none)
+ * and opt->key points into arg. Reports a usage error and returns false on a bad option. */
+struct stn_policy_option;
+bool stn_cli_parse_policy_opt(const char *cmd, char *arg, const char **policy,
+			      struct stn_policy_option *opt);
 
 /* Percentile (0..100) of n values; sorts v in place. */
 double stn_cli_percentile(double *v, size_t n, double pct);

@@ -50,7 +50,8 @@ static void usage(FILE *f)
 			fprintf(f, "%s%s", i ? ", " : "", all[i]->name);
 	}
 	fprintf(f, "\n"
-		   "  --opt NAME=VALUE policy option (repeatable, up to %u), e.g. scaling_factor=0.1\n"
+		   "  --opt [P:]NAME=VALUE policy option (repeatable, up to %u), e.g. scaling_factor=0.1;\n"
+		   "                with P: only when the policy is P\n"
 		   "  --model FILE     pre-trained model (else the policy's default: streamtune uses\n"
 		   "                   the default model if installed, else DS2)\n"
 		   "  --json           one JSON object: {\"decided\", \"policy\", \"reason\", \"window\"\n"
@@ -78,20 +79,6 @@ static void json_str(FILE *f, const char *s)
 			fputc(*p, f);
 	}
 	fputc('"', f);
-}
-
-/* Splits NAME=VALUE into opts[n] (key points into arg). */
-static bool parse_opt(char *arg, stn_policy_option *opt)
-{
-	char *eq = strchr(arg, '=');
-	if (eq == NULL || eq == arg || (size_t)(eq - arg) >= STN_PROTO_MAX_OPT_KEY) {
-		stn_cli_usage_error(CMD, "--opt '%s': expected NAME=VALUE (NAME up to %u bytes)", arg,
-				    STN_PROTO_MAX_OPT_KEY - 1);
-		return false;
-	}
-	*eq = '\0';
-	opt->key = arg;
-	return stn_cli_parse_double(CMD, "--opt", eq + 1, &opt->value);
 }
 
 static void print_result(bool as_json, const stn_dag *dag, const char *policy, bool decided,
@@ -145,6 +132,7 @@ int cmd_recommend(int argc, char **argv)
 	const char *model_path = NULL;
 	stn_metrics_format fmt = STN_METRICS_AUTO;
 	stn_policy_option opts[STN_PROTO_MAX_OPTIONS];
+	const char *opt_policy[STN_PROTO_MAX_OPTIONS];
 	size_t n_opts = 0;
 	bool as_json = false;
 
@@ -186,13 +174,19 @@ int cmd_recommend(int argc, char **argv)
 			if (n_opts >= STN_PROTO_MAX_OPTIONS)
 				return stn_cli_usage_error(CMD, "more than %u --opt",
 							   STN_PROTO_MAX_OPTIONS);
-			if (!parse_opt(val, &opts[n_opts]))
+			if (!stn_cli_parse_policy_opt(CMD, val, &opt_policy[n_opts], &opts[n_opts]))
 				return 2;
 			n_opts++;
 		}
 	}
 	if (dag_path == NULL || metrics_path == NULL)
 		return stn_cli_usage_error(CMD, "--dag and --metrics are required");
+	/* Options for another policy (P:NAME=VALUE) are not this run's. */
+	size_t kept = 0;
+	for (size_t k = 0; k < n_opts; k++)
+		if (opt_policy[k] == NULL || strcmp(opt_policy[k], policy) == 0)
+			opts[kept++] = opts[k];
+	n_opts = kept;
 	if (strcmp(metrics_path, "-") == 0 && fmt == STN_METRICS_AUTO)
 		return stn_cli_usage_error(CMD, "--metrics - (standard input) needs --format");
 	if (fmt == STN_METRICS_AUTO && stn_cli_metrics_guess(metrics_path) == STN_METRICS_AUTO)

@@ -20,7 +20,8 @@ static void usage(FILE *f)
 		"usage: streamtune simulate --family F [--schedule S] [--seed N] [--windows N]\n"
 		"                           [--policy P] [--model FILE] [--ops N] [--csv FILE]\n"
 		"       streamtune simulate --suite [--quick] [--jobs N] [--windows N] [--seed N]\n"
-		"                           [--model FILE] [--csv FILE] [--json]\n\n"
+		"                           [--model FILE] [--csv FILE] [--json]\n"
+		"                           [--policies P1,P2,..] [--opt [P:]NAME=VALUE]...\n\n"
 		"Simulates a job of family F with known capacities and prints one CSV row per\n"
 		"window: window, rate factor, total source rate, lag, and per operator its\n"
 		"parallelism, busy_max, rate_in, backlog, label and oracle parallelism.\n\n"
@@ -44,7 +45,10 @@ static void usage(FILE *f)
 		   "  --ops N       operators of a random DAG, 3..60 (default: drawn from the seed)\n"
 		   "  --csv FILE    write the CSV there instead of standard output\n"
 		   "  --suite       every policy on the same simulated jobs: a table, and with --json\n"
-		   "                the per-policy figures as JSON on stdout (see DESIGN §8)\n");
+		   "                the per-policy figures as JSON on stdout (see DESIGN §8)\n"
+		   "  --policies L  suite: only these policies (comma-separated)\n"
+		   "  --opt [P:]NAME=VALUE  suite: a policy option (repeatable, up to 16); with\n"
+		   "                P: only for policy P, e.g. --opt streamtune:tau=0.2\n");
 }
 
 /* Parses "a,b,c" into values (at most cap); false on a bad number. */

@@ -25,12 +25,17 @@ static int load_model(const char *path, stn_model *m, bool *have)
 	return 0;
 }
 
-/* --suite [--quick] [--jobs N] [--windows N] [--seed N] [--model PATH] [--csv PATH] [--json] */
+/* --suite [--quick] [--jobs N] [--windows N] [--seed N] [--model PATH] [--csv PATH] [--json]
+ *         [--policies P1,P2] [--opt [P:]NAME=VALUE]... */
 int stn_cli_simulate_suite(int argc, char **argv)
 {
 	uint64_t jobs = 54, windows = 600, seed = 42;
 	const char *csv = NULL, *model_path = NULL;
 	bool json = false, quick = false;
+	stn_suite_option opts[STN_SUITE_MAX_OPTIONS];
+	size_t n_opts = 0;
+	const char *policies[16];
+	size_t n_policies = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		bool has = i + 1 < argc;
@@ -53,6 +58,25 @@ int stn_cli_simulate_suite(int argc, char **argv)
 		} else if (strcmp(a, "--seed") == 0 && has) {
 			if (!stn_cli_parse_u64(CMD, a, argv[++i], &seed))
 				return 2;
+		} else if (strcmp(a, "--opt") == 0 && has) {
+			if (n_opts >= STN_SUITE_MAX_OPTIONS)
+				return stn_cli_usage_error(CMD, "more than %u --opt",
+							   STN_SUITE_MAX_OPTIONS);
+			if (!stn_cli_parse_policy_opt(CMD, argv[++i], &opts[n_opts].policy,
+						      &opts[n_opts].opt))
+				return 2;
+			n_opts++;
+		} else if (strcmp(a, "--policies") == 0 && has) {
+			/* Comma-separated names, split in place. */
+			for (char *name = argv[++i]; name != NULL;) {
+				char *comma = strchr(name, ',');
+				if (comma)
+					*comma = '\0';
+				if (*name == '\0' || n_policies >= 16)
+					return stn_cli_usage_error(CMD, "--policies: 1..16 names");
+				policies[n_policies++] = name;
+				name = comma ? comma + 1 : NULL;
+			}
 		} else {
 			return stn_cli_usage_error(CMD, "unknown or incomplete option '%s'", a);
 		}
@@ -69,7 +93,9 @@ int stn_cli_simulate_suite(int argc, char **argv)
 	if (rc)
 		return rc;
 	stn_suite_opts so = {.n_jobs = (size_t)jobs, .windows = windows, .seed = seed,
-			     .model = have_model ? &model : NULL};
+			     .model = have_model ? &model : NULL,
+			     .policies = n_policies ? policies : NULL, .n_policies = n_policies,
+			     .opts = opts, .n_opts = n_opts};
 	stn_suite_row rows[16];
 	size_t n_rows = 0;
 	stn_errbuf eb = {{0}};

@@ -7,6 +7,8 @@
 #include <time.h>
 
 #include "cli.h"
+#include "policy.h"
+#include "proto.h"
 
 static int verror(const char *cmd, int code, const char *fmt, va_list ap)
 {
@@ -158,4 +160,26 @@ void stn_cli_progress_fn(void *user, const char *phase, double fraction)
 	else
 		fprintf(stderr, "%s: %-8s %5.1f%%  %6.1fs\n", p->cmd, phase, 100.0 * fraction,
 			now - p->start);
+}
+
+bool stn_cli_parse_policy_opt(const char *cmd, char *arg, const char **policy,
+			      stn_policy_option *opt)
+{
+	char *eq = strchr(arg, '=');
+	char *colon = strchr(arg, ':');
+	*policy = NULL;
+	if (colon != NULL && (eq == NULL || colon < eq)) {
+		*colon = '\0';
+		*policy = arg;
+		arg = colon + 1;
+	}
+	if (eq == NULL || eq == arg || (size_t)(eq - arg) >= STN_PROTO_MAX_OPT_KEY ||
+	    (*policy != NULL && **policy == '\0')) {
+		stn_cli_usage_error(cmd, "--opt '%s': expected [POLICY:]NAME=VALUE (NAME up to %u bytes)",
+				    arg, STN_PROTO_MAX_OPT_KEY - 1);
+		return false;
+	}
+	*eq = '\0';
+	opt->key = arg;
+	return stn_cli_parse_double(cmd, "--opt", eq + 1, &opt->value);
 }

@@ -314,7 +314,7 @@ stn_status stn__eval_suite(const stn_suite_opts *o, stn_suite_row *rows, size_t 
 	}
 	stn_sim_params params = stn__sim_params_default();
 	params.duration_ms = 10000; /* 10 s windows: the autoscaler's minutes are windows */
-	static const stn_policy_option local[] = {{"local_prior", 1.0}};
+	static const stn_policy_option local_prior = {"local_prior", 1.0};
 	for (size_t i = 0; i < o->n_jobs; i++) {
 		stn_sim_job job;
 		stn_sim_schedule sched;
@@ -332,13 +332,18 @@ stn_status stn__eval_suite(const stn_suite_opts *o, stn_suite_row *rows, size_t 
 				.sim_seed = o->seed + i,
 				.params = &params,
 			};
+			stn_policy_option opts[STN_SUITE_MAX_OPTIONS + 1];
+			size_t n_opts = 0;
+			for (size_t j = 0; j < o->n_opts && j < STN_SUITE_MAX_OPTIONS; j++)
+				if (!o->opts[j].policy || strcmp(o->opts[j].policy, use[k]->name) == 0)
+					opts[n_opts++] = o->opts[j].opt;
 			if (strcmp(use[k]->name, "streamtune") == 0) {
 				ro.model = o->model;
-				if (!o->model) {
-					ro.opts = local;
-					ro.n_opts = 1;
-				}
+				if (!o->model)
+					opts[n_opts++] = local_prior;
 			}
+			ro.opts = n_opts ? opts : NULL;
+			ro.n_opts = n_opts;
 			stn_eval_result r;
 			st = stn__eval_run(use[k], &job, &sched, &ro, &r, eb);
 			if (st != STN_OK) {

@@ -77,6 +77,14 @@ stn_status stn__eval_run(const stn_policy_vtable *vt, const stn_sim_job *job,
 			 stn_eval_result *r, stn_errbuf *eb);
 
 /* The suite. */
+/* A policy option of a suite run: for the named policy, or every policy if policy is NULL. */
+typedef struct stn_suite_option {
+	const char *policy;
+	stn_policy_option opt;
+} stn_suite_option;
+
+#define STN_SUITE_MAX_OPTIONS 16u
+
 typedef struct stn_suite_opts {
 	size_t n_jobs;       /* >= 1; the full suite uses 54 */
 	uint64_t windows;    /* per job */
@@ -84,6 +92,8 @@ typedef struct stn_suite_opts {
 	const void *model;   /* streamtune's model, or NULL (then local_prior=1 is used) */
 	const char *const *policies; /* NULL: all */
 	size_t n_policies;
+	const stn_suite_option *opts; /* up to STN_SUITE_MAX_OPTIONS */
+	size_t n_opts;
 } stn_suite_opts;
 
 typedef struct stn_suite_row {

@@ -10,7 +10,7 @@
 stn_label_params stn__label_params_default(void)
 {
 	stn_label_params p = {
-		.busy_hi = 0.8,
+		.busy_hi = 0.9,
 		.warmup_windows = 2,
 		.k_consecutive = 2,
 		.backlog_growth_frac = 0.002,

@@ -33,6 +33,7 @@ typedef struct st_op {
 	uint32_t lo, hi;         /* bounds: lo < p <= hi; hi 0 = unknown */
 	double prior_logc, prior_alpha, s;
 	double delta, alpha;
+	double s_fit;            /* sharpness from the fit's own uncertainty (0 = prior only) */
 	double obs_logp[ST_OBS], obs_logr[ST_OBS];
 	uint32_t n_obs, obs_head;
 	uint32_t last_down_p;    /* parallelism it was lowered from at this rate (0 none) */
@@ -48,7 +49,7 @@ struct stn_policy {
 	bool have_prior;
 	char no_model_why[96];
 	char member[STN_MODEL_MAX_NAME + 1]; /* model member serving the job */
-	double tau, idle_busy, full_load, reg_delta, reg_alpha, s_default;
+	double tau, idle_busy, full_load, reg_delta, reg_alpha, s_default, noise, drain_s;
 	uint32_t warm_up, warm_left, max_rounds, cap_per_hour;
 	uint32_t rounds;         /* decisions since the last rate change */
 	double now_s;
@@ -126,19 +127,21 @@ static stn_status st_create(const stn_dag *dag, const stn_policy_option *opts, s
 {
 	static const char *const known[] = {"tau", "warm_up", "max_rounds", "reconfigs_per_hour",
 					    "idle_busy", "full_load", "local_prior", "sharpness",
-					    NULL};
+					    "noise", "drain_s", NULL};
 	stn_status st = stn__policy_check_opts("streamtune", opts, n_opts, known, eb);
 	if (st != STN_OK)
 		return st;
-	double tau, wu, mr, cap, idle, full, local, sharp;
+	double tau, wu, mr, cap, idle, full, local, sharp, noise, drain;
 	if (!stn__policy_opt(opts, n_opts, "tau", 0.1, 1e-4, 0.5, &tau, eb) ||
 	    !stn__policy_opt(opts, n_opts, "warm_up", 2.0, 0.0, 1000.0, &wu, eb) ||
 	    !stn__policy_opt(opts, n_opts, "max_rounds", 4.0, 1.0, 1000.0, &mr, eb) ||
 	    !stn__policy_opt(opts, n_opts, "reconfigs_per_hour", 20.0, 1.0, 3600.0, &cap, eb) ||
-	    !stn__policy_opt(opts, n_opts, "idle_busy", 0.8, 0.05, 1.0, &idle, eb) ||
+	    !stn__policy_opt(opts, n_opts, "idle_busy", 0.85, 0.05, 1.0, &idle, eb) ||
 	    !stn__policy_opt(opts, n_opts, "full_load", 0.95, 0.5, 1.0, &full, eb) ||
 	    !stn__policy_opt(opts, n_opts, "local_prior", 0.0, 0.0, 1.0, &local, eb) ||
-	    !stn__policy_opt(opts, n_opts, "sharpness", 25.0, 1.0, 1000.0, &sharp, eb))
+	    !stn__policy_opt(opts, n_opts, "sharpness", 25.0, 1.0, 1000.0, &sharp, eb) ||
+	    !stn__policy_opt(opts, n_opts, "noise", 0.03, 0.001, 1.0, &noise, eb) ||
+	    !stn__policy_opt(opts, n_opts, "drain_s", 10.0, 1.0, 3600.0, &drain, eb))
 		return STN_EINVAL;
 	stn_policy *p = stn__calloc(1, sizeof(*p));
 	if (!p)
@@ -164,6 +167,8 @@ static stn_status st_create(const stn_dag *dag, const stn_policy_option *opts, s
 	p->idle_busy = idle;
 	p->full_load = full;
 	p->s_default = sharp;
+	p->noise = noise;
+	p->drain_s = drain;
 	p->reg_delta = 0.05;
 	p->reg_alpha = 0.5;
 	for (size_t v = 0; v < n; v++) {
@@ -232,6 +237,18 @@ static void fit_op(stn_policy *p, st_op *o)
 	d = sy / (o->n_obs + rd);
 	if (isfinite(d))
 		o->delta = fmax(-20.0, fmin(20.0, d));
+	/* The job's own windows narrow the uncertainty of log c: the residual variance (shrunk
+	 * towards the prior's own spread while there are few windows) over n, plus a floor for
+	 * drift and measurement noise. A logistic of scale 1.7/sigma matches a normal error of
+	 * sigma, so that is the sharpness the evidence supports. */
+	double prior_sd = 1.7 / o->s, ss = 2.0 * prior_sd * prior_sd;
+	for (uint32_t i = 0; i < o->n_obs; i++) {
+		double r = o->obs_logr[i] - o->prior_logc - o->delta - o->alpha * o->obs_logp[i];
+		ss += r * r;
+	}
+	double var = ss / (o->n_obs + 2.0);
+	double sd = sqrt(var / o->n_obs + p->noise * p->noise);
+	o->s_fit = isfinite(sd) && sd > 0.0 ? 1.7 / sd : 0.0;
 }
 
 static bool cap_reached(const stn_policy *p)
@@ -315,7 +332,12 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 		st_op *o = &p->op[v];
 		const stn_op_window *ow = &w->ops[v];
 		uint32_t cur = p->job.cur[v];
-		double lambda = p->job.lambda[v];
+		/* A queue beyond a second of input is drained within drain_s: sized for, not
+		 * only waited out, so that lag returns under the SLO. (Less is in flight: an
+		 * engine holds records until their time is complete.) */
+		double excess = ow->backlog_sum - 1.0 * p->job.lambda[v];
+		bool draining = excess > 0.0 && p->job.lambda[v] > 0;
+		double lambda = p->job.lambda[v] + (draining ? excess / p->drain_s : 0.0);
 		p->next[v] = cur;
 		out->prob[v] = -1.0;
 		uint32_t want;
@@ -324,7 +346,7 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 		memset(&h, 0, sizeof(h));
 		h.log_c = isfinite(o->prior_logc) ? o->prior_logc + o->delta : 0;
 		h.alpha = o->alpha;
-		h.s = o->s;
+		h.s = o->s_fit > o->s ? o->s_fit : o->s;
 		if (lambda <= 0) {
 			want = 1;
 			why = "no load";
@@ -352,18 +374,14 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 			if (cap && !bottleneck)
 				want = cur;
 		} else if (want < cur) {
-			/* Down only if clearly idle: hottest instance below idle_busy after the
-			 * move, at least L + 1, and not while anything is a bottleneck. */
+			/* Down at most to where the hottest instance, scaled by the fitted
+			 * exponent, stays under idle_busy; at least L + 1; never while a queue
+			 * drains or anything is a bottleneck. */
 			double busy = ow->busy_max > 1.0 ? 1.0 : ow->busy_max;
-			double after = busy * pow((double)cur / want, o->alpha);
-			if (any_bottleneck || cap || after > p->idle_busy || o->n_obs == 0 ||
-			    o->raised_after_down)
+			if (any_bottleneck || cap || draining || o->n_obs == 0 || o->raised_after_down)
 				want = cur;
-			if (want < cur && busy * pow((double)cur / (cur - 1), o->alpha) <= p->idle_busy) {
-				/* clearly idle: go */
-			} else if (want < cur) {
-				want = cur;
-			}
+			while (want < cur && busy * pow((double)cur / want, o->alpha) > p->idle_busy)
+				want++;
 		}
 		if (want != cur) {
 			/* Hysteresis: one change of direction per operator and rate, beyond which

@@ -112,6 +112,9 @@ pub struct TunedStatus<T = u64> {
     /// Records waiting here for routing (control not yet known for their time) or for
     /// processing (their time not yet complete): the operator's own input queue.
     pub queued: usize,
+    /// Of those, the records routed to this worker's instances: waiting for service or for
+    /// their time to complete here.
+    pub queued_routed: usize,
     /// Bins whose state this worker has shipped to another worker so far.
     pub bins_sent: u64,
     /// Bins whose state this worker has received so far.
@@ -492,6 +495,7 @@ impl<T: Timestamp> TunedMonitor<T> {
                 bins_here: op.bins_here,
                 bins: op.bins,
                 queued: op.queued_routing + op.queued_processing,
+                queued_routed: op.queued_processing,
                 bins_sent: op.bins_sent,
                 bins_received: op.bins_received,
                 processed: op.processed.elements().to_vec(),

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The policy comparison of the Nexmark issue, end to end (about 45 minutes on 2 cores):
+#  1. training histories from Timely: every query Q0-Q8 run once under the `explore` policy
+#     (random configurations around the bottleneck boundary), plus simulated random DAGs;
+#  2. one model per tuned query, pre-trained leave-one-query-out (that query's history left
+#     out);
+#  3. `nexmark compare` of every policy on Q1, Q2, Q3, Q5 and Q8, 16 workers, emulated
+#     capacities, under a step and a sine schedule, streamtune served by its held-out model.
+# Output: $OUT/{hist,models,steps-qN,sine-qN}/ (tables, summary JSON, plots) and
+# $OUT/comparison.tsv (one row per query, schedule and policy).
+# Environment: OUT (default runs/comparison), RATE (base events/s, default 7200), SECONDS
+# (per run, default 90), WORKERS (default 16), QUERIES (default "q1 q2 q3 q5 q8"),
+# SCHEDULES (default "steps:1,1.6,0.8 sine:0.4@60"), JOBS (concurrent explore runs, default
+# 3), SKIP_HISTORIES=1 to reuse $OUT/hist.
+# RATE 7200 puts every operator's oracle between integers (about 90 % of the oracle's
+# capacity at each level); at a rate where load is an exact multiple of the capacity the
+# oracle runs at 100 % and no backlog ever drains, whatever the policy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/deps.sh
+
+OUT=${OUT:-runs/comparison}
+RATE=${RATE:-7200}
+SECONDS_PER_RUN=${SECONDS:-90}
+WORKERS=${WORKERS:-16}
+QUERIES=${QUERIES:-"q1 q2 q3 q5 q8"}
+SCHEDULES=${SCHEDULES:-"steps:1,1.6,0.8 sine:0.4@60"}
+JOBS=${JOBS:-3}
+ALL_QUERIES="q0 q1 q2 q3 q4 q5 q6 q7 q8"
+
+echo "== building the plugin and the harness (Release)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$(nproc)" --target streamtune_cli streamtune >/dev/null
+cargo build --release -p streamtune-nexmark --bin nexmark
+NEXMARK=target/release/nexmark
+CLI=build/streamtune
+mkdir -p "$OUT/hist" "$OUT/models"
+
+if [[ "${SKIP_HISTORIES:-0}" != 1 ]]; then
+	echo "== training histories: explore runs of $ALL_QUERIES ($JOBS at a time)"
+	running=0
+	for q in $ALL_QUERIES; do
+		rm -rf "$OUT/hist/$q"
+		"$NEXMARK" run --query "$q" --policy explore --schedule square:0.7,1.5@40 --seed 7 \
+			--seconds 120 --workers "$WORKERS" --emulate --rate "$RATE" --quiet \
+			--out "$OUT/hist/$q" >"$OUT/hist/$q.log" 2>&1 &
+		running=$((running + 1))
+		if ((running >= JOBS)); then
+			wait -n
+			running=$((running - 1))
+		fi
+	done
+	wait
+	rm -f "$OUT/hist/sim-random.sqlite"*
+	"$CLI" history generate --families random --jobs 30 --windows 200 --seed 3 \
+		--out "$OUT/hist/sim-random.sqlite"
+fi
+
+echo "== leave-one-query-out models"
+for q in $QUERIES; do
+	args=()
+	for other in $ALL_QUERIES; do
+		[[ "$other" == "$q" ]] && continue
+		args+=(--history "$OUT/hist/$other/explore.history.sqlite")
+	done
+	"$CLI" pretrain "${args[@]}" --history "$OUT/hist/sim-random.sqlite" \
+		--out "$OUT/models/no-$q.stnm" --quiet
+	echo "   $OUT/models/no-$q.stnm"
+done
+
+echo "== comparisons"
+printf 'schedule\tquery\tpolicy\treconfigs_mean\tparallelism_sum_after_convergence\tparallelism_over_oracle\tslo_violation_windows_after_convergence\tslo_violation_windows\tlatency_p99_ms\n' \
+	>"$OUT/comparison.tsv"
+for sched in $SCHEDULES; do
+	name=${sched%%:*}
+	for q in $QUERIES; do
+		dir="$OUT/$name-$q"
+		echo "-- $q under $sched"
+		"$NEXMARK" compare --query "$q" --schedule "$sched" \
+			--policies streamtune,ds2,flink-autoscaler,conttune,dhalion,static \
+			--workers "$WORKERS" --emulate --rate "$RATE" --seconds "$SECONDS_PER_RUN" \
+			--model "$OUT/models/no-$q.stnm" --quiet --out "$dir" --json "$dir.json" \
+			2>"$dir.log" | tee "$dir.table"
+		python3 - "$dir.json" "$name" "$q" >>"$OUT/comparison.tsv" <<'EOF'
+import json, sys
+runs = json.load(open(sys.argv[1]))
+rows = runs["policies"] if isinstance(runs, dict) and "policies" in runs else runs
+for r in (rows.values() if isinstance(rows, dict) else rows):
+    def f(k):
+        v = r.get(k)
+        return "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
+    print("\t".join([sys.argv[2], sys.argv[3], r["policy"]] + [f(k) for k in (
+        "reconfigs_mean", "parallelism_sum_after_convergence", "parallelism_over_oracle",
+        "slo_violation_windows_after_convergence", "slo_violation_windows",
+        "latency_p99_ms")]))
+EOF
+	done
+done
+echo "== done: $OUT/comparison.tsv"
+column -t -s $'\t' "$OUT/comparison.tsv"
