@@ -10,11 +10,12 @@
 # $OUT/comparison.tsv (one row per query, schedule and policy).
 # Environment: OUT (default runs/comparison), RATE (base events/s, default 7200), SECONDS
 # (per run, default 90), WORKERS (default 16), QUERIES (default "q1 q2 q3 q5 q8"),
-# SCHEDULES (default "steps:1,1.6,0.8 sine:0.4@60"), JOBS (concurrent explore runs, default
-# 3), SKIP_HISTORIES=1 to reuse $OUT/hist.
-# RATE 7200 puts every operator's oracle between integers (about 90 % of the oracle's
-# capacity at each level); at a rate where load is an exact multiple of the capacity the
-# oracle runs at 100 % and no backlog ever drains, whatever the policy.
+# SCHEDULES (default "steps:1,1.6,0.8 sine:0.4@60"), INITIAL (every tuned operator's
+# parallelism at the start, default 4), JOBS (concurrent explore runs, default 3),
+# SKIP_HISTORIES=1 to reuse $OUT/hist.
+# RATE 7200, not 8000: at 8000 events/s Q1's and Q2's operator needs exactly 5, 8 and 4
+# instances at the three steps, each at 100 % load, where no backlog ever drains whatever
+# the policy; at 7200 they run at 90 %.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
@@ -25,6 +26,7 @@ SECONDS_PER_RUN=${SECONDS:-90}
 WORKERS=${WORKERS:-16}
 QUERIES=${QUERIES:-"q1 q2 q3 q5 q8"}
 SCHEDULES=${SCHEDULES:-"steps:1,1.6,0.8 sine:0.4@60"}
+INITIAL=${INITIAL:-4}
 JOBS=${JOBS:-3}
 ALL_QUERIES="q0 q1 q2 q3 q4 q5 q6 q7 q8"
 
@@ -79,7 +81,7 @@ for sched in $SCHEDULES; do
 		"$NEXMARK" compare --query "$q" --schedule "$sched" \
 			--policies streamtune,ds2,flink-autoscaler,conttune,dhalion,static \
 			--workers "$WORKERS" --emulate --rate "$RATE" --seconds "$SECONDS_PER_RUN" \
-			--model "$OUT/models/no-$q.stnm" --quiet --out "$dir" --json "$dir.json" \
+			--initial "$INITIAL" --model "$OUT/models/no-$q.stnm" --quiet --out "$dir" --json "$dir.json" \
 			2>"$dir.log" | tee "$dir.table"
 		python3 - "$dir.json" "$name" "$q" >>"$OUT/comparison.tsv" <<'EOF'
 import json, sys
