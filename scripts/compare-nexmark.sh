@@ -8,7 +8,7 @@
 #     capacities, under a step and a sine schedule, streamtune served by its held-out model.
 # Output: $OUT/{hist,models,steps-qN,sine-qN}/ (tables, summary JSON, plots) and
 # $OUT/comparison.tsv (one row per query, schedule and policy).
-# Environment: OUT (default runs/comparison), RATE (base events/s, default 7200), SECONDS
+# Environment: OUT (default runs/comparison), RATE (base events/s, default 7200), RUN_SECONDS
 # (per run, default 90), WORKERS (default 16), QUERIES (default "q1 q2 q3 q5 q8"),
 # SCHEDULES (default "steps:1,1.6,0.8 sine:0.4@60"), INITIAL (every tuned operator's
 # parallelism at the start, default 4), JOBS (concurrent explore runs, default 3),
@@ -22,7 +22,7 @@ source scripts/deps.sh
 
 OUT=${OUT:-runs/comparison}
 RATE=${RATE:-7200}
-SECONDS_PER_RUN=${SECONDS:-90}
+SECONDS_PER_RUN=${RUN_SECONDS:-90}
 WORKERS=${WORKERS:-16}
 QUERIES=${QUERIES:-"q1 q2 q3 q5 q8"}
 SCHEDULES=${SCHEDULES:-"steps:1,1.6,0.8 sine:0.4@60"}

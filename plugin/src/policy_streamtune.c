@@ -235,8 +235,11 @@ static void fit_op(stn_policy *p, st_op *o)
 	for (uint32_t i = 0; i < o->n_obs; i++)
 		sy += o->obs_logr[i] - o->prior_logc - o->alpha * o->obs_logp[i];
 	d = sy / (o->n_obs + rd);
+	/* As far as the head's own clamp: a prior that is off by more than e^20 (a model
+	 * extrapolating to a job unlike its training data) must still yield to the job's own
+	 * windows. */
 	if (isfinite(d))
-		o->delta = fmax(-20.0, fmin(20.0, d));
+		o->delta = fmax(-STN_HEAD_LOGC_CLAMP, fmin(STN_HEAD_LOGC_CLAMP, d));
 	/* The job's own windows narrow the uncertainty of log c: the residual variance (shrunk
 	 * towards the prior's own spread while there are few windows) over n, plus a floor for
 	 * drift and measurement noise. A logistic of scale 1.7/sigma matches a normal error of
@@ -249,6 +252,26 @@ static void fit_op(stn_policy *p, st_op *o)
 	double var = ss / (o->n_obs + 2.0);
 	double sd = sqrt(var / o->n_obs + p->noise * p->noise);
 	o->s_fit = isfinite(sd) && sd > 0.0 ? 1.7 / sd : 0.0;
+}
+
+/* How many different parallelisms the operator's windows were observed at (0, 1 or 2 = more
+ * than one). */
+static unsigned observed_parallelisms(const st_op *o)
+{
+	for (uint32_t i = 1; i < o->n_obs; i++)
+		if (o->obs_logp[i] != o->obs_logp[0])
+			return 2;
+	return o->n_obs ? 1 : 0;
+}
+
+/* Windows observed at parallelism par. */
+static uint32_t observations_at(const st_op *o, uint32_t par)
+{
+	double lp = log((double)par);
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < o->n_obs; i++)
+		n += o->obs_logp[i] == lp;
+	return n;
 }
 
 static bool cap_reached(const stn_policy *p)
@@ -357,6 +380,13 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 			want = stn__head_min_parallelism(&h, log(lambda), p->tau,
 							 p->job.dag.ops[v].p_max);
 			why = "model";
+			/* Windows at one parallelism cannot tell the exponent: the step up is
+			 * capped at half again DS2's linear estimate until they span two. */
+			uint32_t cap_up = p->ds2[v] + (p->ds2[v] + 1) / 2;
+			if (want > cur && want > cap_up && observed_parallelisms(o) < 2) {
+				want = cap_up > cur ? cap_up : cur;
+				why = "model, capped";
+			}
 		}
 		if (want <= o->lo)
 			want = o->lo + 1;
@@ -378,8 +408,21 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 			 * exponent, stays under idle_busy; at least L + 1; never while a queue
 			 * drains or anything is a bottleneck. */
 			double busy = ow->busy_max > 1.0 ? 1.0 : ow->busy_max;
-			if (any_bottleneck || cap || draining || o->n_obs == 0 || o->raised_after_down)
+			/* One move, not a staircase as the fit's confidence grows: after three
+			 * windows at the current setting, straight to the model's target at the
+			 * sharpness the noise floor allows; the measured busy bounds it. */
+			if (any_bottleneck || cap || draining || observations_at(o, cur) < 3 ||
+			    o->raised_after_down) {
 				want = cur;
+			} else {
+				stn_head_out settled = h;
+				settled.s = fmax(h.s, 1.7 / p->noise);
+				uint32_t target = stn__head_min_parallelism(
+					&settled, log(lambda), p->tau, p->job.dag.ops[v].p_max);
+				if (target < want)
+					want = target > o->lo ? target : o->lo + 1;
+				want = stn__policy_clamp(&p->job, v, want);
+			}
 			while (want < cur && busy * pow((double)cur / want, o->alpha) > p->idle_busy)
 				want++;
 		}
