@@ -339,9 +339,12 @@ fn run_worker(
                 window_latency_max = window_latency_max.max(l);
                 completed += 1;
             }
-            // Route what the first stage can take (see route_frontier).
-            routed_to = route_frontier(routed_to, completed, e + 1, entry, &control.status());
-            control.advance_to(routed_to);
+            // Route what the first stage can take (see route_frontier); once everything
+            // injected is routed there is nothing to ask the operators until the next epoch.
+            if routed_to < e + 1 {
+                routed_to = route_frontier(routed_to, completed, e + 1, entry, &control.status());
+                control.advance_to(routed_to);
+            }
             if now >= due {
                 break;
             }
