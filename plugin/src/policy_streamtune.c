@@ -5,11 +5,15 @@
  * and delta and alpha are fitted online on the job's own windows (regularised least squares of
  * log true rate = log c + alpha log p, true rate = records in / hottest instance's busy
  * fraction); the closed-form minimal parallelism of every operator at once, clamped into the
- * bounds. Safeguards: warm-up after every change, hysteresis (an operator that went down is not
- * raised again at the same rate unless it becomes a bottleneck, and scale-down needs a clear
- * margin), a cap on reconfigurations per hour, scale-down only of clearly idle operators and
- * never below L + 1, DS2 fallback without a usable model, when an operator has no evidence, or
- * when the loop does not converge within max_rounds decisions of a rate change.
+ * bounds. The sharpness s grows with the evidence (the fit's residual spread over n, down to
+ * a noise floor), and a queue of more than a second of input is sized for draining within
+ * drain_s. Safeguards: warm-up after every change, hysteresis (an operator that went down is
+ * not raised again at the same rate unless it becomes a bottleneck), a cap on
+ * reconfigurations per hour, a first step up capped at 1.5x DS2 while the exponent is
+ * unidentified (windows at one parallelism), scale-down only after three windows at a
+ * setting, where the hottest instance stays under idle_busy and never below L + 1, DS2
+ * fallback without a usable model, when an operator has no evidence, or when the loop does
+ * not converge within max_rounds decisions of a rate change.
  * The model member serving the job is the one stn__model_assign picks: the cluster of the
  * nearest medoid by graph edit distance, or the global member when the job's DAG is farther
  * than that cluster's radius times the model's margin. Decisions name the member.
@@ -254,14 +258,13 @@ static void fit_op(stn_policy *p, st_op *o)
 	o->s_fit = isfinite(sd) && sd > 0.0 ? 1.7 / sd : 0.0;
 }
 
-/* How many different parallelisms the operator's windows were observed at (0, 1 or 2 = more
- * than one). */
-static unsigned observed_parallelisms(const st_op *o)
+/* Whether the operator's windows were observed at more than one parallelism. */
+static bool spans_parallelisms(const st_op *o)
 {
 	for (uint32_t i = 1; i < o->n_obs; i++)
 		if (o->obs_logp[i] != o->obs_logp[0])
-			return 2;
-	return o->n_obs ? 1 : 0;
+			return true;
+	return false;
 }
 
 /* Windows observed at parallelism par. */
@@ -383,7 +386,7 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 			/* Windows at one parallelism cannot tell the exponent: the step up is
 			 * capped at half again DS2's linear estimate until they span two. */
 			uint32_t cap_up = p->ds2[v] + (p->ds2[v] + 1) / 2;
-			if (want > cur && want > cap_up && observed_parallelisms(o) < 2) {
+			if (want > cur && want > cap_up && !spans_parallelisms(o)) {
 				want = cap_up > cur ? cap_up : cur;
 				why = "model, capped";
 			}
