@@ -184,32 +184,51 @@ void stn__gnn_batch_fini(stn_gnn_batch *b)
 	memset(b, 0, sizeof(*b));
 }
 
+/* Grows the batch's arrays to hold nodes, edges and graphs; a serving loop that rebuilds the
+ * batch of the same graph allocates nothing. */
+static stn_status batch_reserve(stn_gnn_batch *b, size_t nodes, size_t edges, size_t graphs)
+{
+	if (b->x != NULL && nodes <= b->cap_nodes && edges <= b->cap_edges &&
+	    graphs <= b->cap_graphs)
+		return STN_OK;
+	stn__gnn_batch_fini(b);
+	size_t nn = nodes ? nodes : 1, ne = edges ? edges : 1;
+	b->x = stn__malloc_array(nn * STN_GNN_FEAT_DIM, sizeof(double));
+	b->src = stn__malloc_array(ne, sizeof(uint32_t));
+	b->dst = stn__malloc_array(ne, sizeof(uint32_t));
+	b->inv_in = stn__malloc_array(nn, sizeof(double));
+	b->inv_out = stn__malloc_array(nn, sizeof(double));
+	b->graph_start = stn__malloc_array(graphs + 1, sizeof(size_t));
+	b->log_rate = stn__malloc_array(nn, sizeof(double));
+	if (b->x == NULL || b->src == NULL || b->dst == NULL || b->inv_in == NULL ||
+	    b->inv_out == NULL || b->graph_start == NULL || b->log_rate == NULL) {
+		stn__gnn_batch_fini(b);
+		return STN_ENOMEM;
+	}
+	b->cap_nodes = nn;
+	b->cap_edges = ne;
+	b->cap_graphs = graphs;
+	return STN_OK;
+}
+
 stn_status stn__gnn_batch_build(stn_gnn_batch *b, const stn_dag *const *graphs, size_t n,
 				stn_errbuf *eb)
 {
 	size_t nodes = 0, edges = 0, xs;
 	stn_status st;
 
-	stn__gnn_batch_fini(b);
 	for (size_t i = 0; i < n; i++) {
 		if (stn__add_overflow(nodes, graphs[i]->n_ops, &nodes) ||
 		    stn__add_overflow(edges, graphs[i]->n_edges, &edges))
 			return stn__fail(eb, STN_ETOOBIG, "batch too large");
 	}
-	if (nodes > UINT32_MAX || stn__mul_overflow(nodes, STN_GNN_FEAT_DIM, &xs))
+	if (nodes > UINT32_MAX || stn__mul_overflow(nodes, STN_GNN_FEAT_DIM, &xs) ||
+	    n >= SIZE_MAX / sizeof(size_t))
 		return stn__fail(eb, STN_ETOOBIG, "batch of %zu nodes too large", nodes);
-	b->x = stn__malloc_array(xs ? xs : 1, sizeof(double));
-	b->src = stn__malloc_array(edges ? edges : 1, sizeof(uint32_t));
-	b->dst = stn__malloc_array(edges ? edges : 1, sizeof(uint32_t));
-	b->inv_in = stn__calloc(nodes ? nodes : 1, sizeof(double));
-	b->inv_out = stn__calloc(nodes ? nodes : 1, sizeof(double));
-	b->graph_start = stn__malloc_array(n + 1, sizeof(size_t));
-	b->log_rate = stn__malloc_array(nodes ? nodes : 1, sizeof(double));
-	if (b->x == NULL || b->src == NULL || b->dst == NULL || b->inv_in == NULL ||
-	    b->inv_out == NULL || b->graph_start == NULL || b->log_rate == NULL) {
-		st = stn__fail(eb, STN_ENOMEM, "batch of %zu nodes", nodes);
-		goto undo_batch;
-	}
+	if (batch_reserve(b, nodes, edges, n) != STN_OK)
+		return stn__fail(eb, STN_ENOMEM, "batch of %zu nodes", nodes);
+	memset(b->inv_in, 0, (nodes ? nodes : 1) * sizeof(double));
+	memset(b->inv_out, 0, (nodes ? nodes : 1) * sizeof(double));
 	size_t base = 0, e = 0;
 	for (size_t i = 0; i < n; i++) {
 		const stn_dag *d = graphs[i];
@@ -246,6 +265,7 @@ void stn__gnn_cache_fini(stn_gnn_cache *c)
 	for (unsigned l = 0; l < STN_GNN_MAX_LAYERS; l++)
 		stn__free(c->h[l + 1]);
 	stn__free(c->proj);
+	stn__free(c->wt);
 	stn__free(c->dh);
 	stn__free(c->dh_next);
 	stn__free(c->dproj);
@@ -270,10 +290,12 @@ static stn_status cache_reserve(stn_gnn_cache *c, const stn_net *n, size_t nodes
 			goto undo_cache;
 	}
 	c->proj = stn__malloc_array(psz, sizeof(double));
+	c->wt = stn__malloc_array(dmax * 3 * n->cfg.width, sizeof(double));
 	c->dh = stn__malloc_array(big, sizeof(double));
 	c->dh_next = stn__malloc_array(big, sizeof(double));
 	c->dproj = stn__malloc_array(psz, sizeof(double));
-	if (c->proj == NULL || c->dh == NULL || c->dh_next == NULL || c->dproj == NULL)
+	if (c->proj == NULL || c->wt == NULL || c->dh == NULL || c->dh_next == NULL ||
+	    c->dproj == NULL)
 		goto undo_cache;
 	c->cap_nodes = nn;
 	c->layers = n->cfg.layers;
@@ -283,6 +305,31 @@ static stn_status cache_reserve(stn_gnn_cache *c, const stn_net *n, size_t nodes
 undo_cache:
 	stn__gnn_cache_fini(c);
 	return STN_ENOMEM;
+}
+
+/* out = relu(bias + P_self + mean_in(P_in) + mean_out(P_out)) for one layer, from the
+ * projection P (n_nodes x 3H: self, in, out blocks). Element-wise in a fixed order, so every
+ * instruction set the clones target computes the same bits (C11 mode contracts nothing). */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+combine_projections(const stn_gnn_batch *b, const double *P, const double *bias, size_t H,
+		    double *out)
+{
+	size_t N = b->n_nodes, H3 = 3 * H;
+	for (size_t v = 0; v < N; v++)
+		for (size_t j = 0; j < H; j++)
+			out[v * H + j] = bias[j] + P[v * H3 + j];
+	for (size_t e = 0; e < b->n_edges; e++) {
+		uint32_t u = b->src[e], v = b->dst[e];
+		double si = b->inv_in[v], so = b->inv_out[u];
+		const double *pin = P + u * H3 + H, *pout = P + v * H3 + 2 * H;
+		for (size_t j = 0; j < H; j++) {
+			out[v * H + j] += si * pin[j];
+			out[u * H + j] += so * pout[j];
+		}
+	}
+	/* Branch-free so that it vectorises; NaN and -0 become +0. */
+	for (size_t i = 0; i < N * H; i++)
+		out[i] = out[i] > 0.0 ? out[i] : 0.0;
 }
 
 stn_status stn__gnn_forward(const stn_net *n, const stn_gnn_batch *b, stn_gnn_cache *c)
@@ -297,22 +344,13 @@ stn_status stn__gnn_forward(const stn_net *n, const stn_gnn_batch *b, stn_gnn_ca
 		const stn_param_tensor *ts = &n->tensors[4 * l];
 		const double *w = n->w + ts[0].offset, *bias = n->w + ts[3].offset;
 		double *out = c->h[l + 1];
-		stn__nn_gemm(false, true, N, H3, din, 1.0, hin, din, w, din, 0.0, P, H3);
-		for (size_t v = 0; v < N; v++)
-			for (size_t j = 0; j < H; j++)
-				out[v * H + j] = bias[j] + P[v * H3 + j];
-		for (size_t e = 0; e < b->n_edges; e++) {
-			uint32_t u = b->src[e], v = b->dst[e];
-			double si = b->inv_in[v], so = b->inv_out[u];
-			const double *pin = P + u * H3 + H, *pout = P + v * H3 + 2 * H;
-			for (size_t j = 0; j < H; j++) {
-				out[v * H + j] += si * pin[j];
-				out[u * H + j] += so * pout[j];
-			}
-		}
-		/* Branch-free so that it vectorises; NaN and -0 become +0. */
-		for (size_t i = 0; i < N * H; i++)
-			out[i] = out[i] > 0.0 ? out[i] : 0.0;
+		/* OpenBLAS multiplies by a row-major (din x 3H) right operand ~30 % faster than
+		 * by its transpose at these sizes; the reference loops sum in the same order. */
+		for (size_t j = 0; j < H3; j++)
+			for (size_t k = 0; k < din; k++)
+				c->wt[k * H3 + j] = w[j * din + k];
+		stn__nn_gemm(false, false, N, H3, din, 1.0, hin, din, c->wt, H3, 0.0, P, H3);
+		combine_projections(b, P, bias, H, out);
 		hin = out;
 		din = H;
 	}

@@ -71,13 +71,15 @@ typedef struct stn_gnn_batch {
 	double *inv_in, *inv_out; /* 1/in-degree, 1/out-degree (0 if none) */
 	size_t *graph_start; /* n_graphs + 1 */
 	double *log_rate;   /* log of the target input rate per node (for the head) */
+	size_t cap_nodes, cap_edges, cap_graphs; /* what the arrays hold */
 } stn_gnn_batch;
 
 /* Node features of one graph into x (n_ops x STN_GNN_FEAT_DIM) and log target rates into
  * log_rate (may be NULL). The graph must be valid. */
 stn_status stn__gnn_features(const stn_dag *d, double *x, double *log_rate);
 
-/* Builds a batch from graphs[0..n). Frees prior content. */
+/* Builds a batch from graphs[0..n), reusing the arrays of a prior build where they are large
+ * enough. On failure the batch is left empty. */
 stn_status stn__gnn_batch_build(stn_gnn_batch *b, const stn_dag *const *graphs, size_t n,
 				stn_errbuf *eb);
 void stn__gnn_batch_fini(stn_gnn_batch *b);
@@ -92,6 +94,7 @@ typedef struct stn_gnn_cache {
 	uint32_t layers, width, feat_dim;
 	double *h[STN_GNN_MAX_LAYERS + 1]; /* h[0] = x copy pointer not owned; h[l+1] outputs */
 	double *proj;                      /* P of the current layer, n_nodes x 3H */
+	double *wt;                        /* the layer's [W_self;W_in;W_out] transposed */
 	double *dh, *dh_next, *dproj;      /* backward scratch */
 } stn_gnn_cache;
 

@@ -4,6 +4,8 @@
 #include <math.h>
 #include <stdbool.h>
 #include <pthread.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "nn.h"
 
@@ -42,23 +44,14 @@ double stn__head_prob(const stn_head_out *o, double log_lambda, double p)
 	return stn__nn_sigmoid(stn__head_logit(o, log_lambda, p));
 }
 
-/* log(p) for p = 1..STN_DAG_MAX_PARALLELISM, identical to what log() returns, and the smallest
- * prime factor of every p in 2..STN_HEAD_CURVE_FAST_P (0 for a prime). */
-#define STN_HEAD_CURVE_FAST_P 256u
+/* log(p) for p = 1..STN_DAG_MAX_PARALLELISM, identical to what log() returns. */
 static double log_table[STN_DAG_MAX_PARALLELISM + 1];
-static uint32_t least_factor[STN_HEAD_CURVE_FAST_P + 1];
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
 static void fill_tables(void)
 {
 	for (uint32_t p = 1; p <= STN_DAG_MAX_PARALLELISM; p++)
 		log_table[p] = log((double)p);
-	for (uint32_t p = 2; p <= STN_HEAD_CURVE_FAST_P; p++)
-		for (uint32_t f = 2; f * f <= p; f++)
-			if (p % f == 0) {
-				least_factor[p] = f;
-				break;
-			}
 }
 
 static double curve_log(uint32_t p)
@@ -66,37 +59,64 @@ static double curve_log(uint32_t p)
 	return p <= STN_DAG_MAX_PARALLELISM ? log_table[p] : log((double)p);
 }
 
-/* P(p) = 1 / (1 + e^(-a) p^k) with a = s (log lambda - log c) and k = s alpha. p^k is
- * multiplicative in p, so one exp per prime gives every power: 18 exps for 64 points instead
- * of 64. Used only where nothing can overflow; the curve is then made non-increasing, which
- * the exact values are and the products are to a few ulps. */
-static bool curve_by_products(const stn_head_out *o, double log_lambda, uint32_t p_max,
-			      double *curve)
+/* e^x to about 1 ulp for x in [-708, 708] (the caller's guarantee), without a branch or a
+ * call so that a loop over it vectorises: x = n ln 2 + r with |r| <= ln 2 / 2 (ln 2
+ * split in two so the reduction is exact), e^r by its Taylor polynomial of degree 12
+ * (truncation < 2e-16 relative), 2^n written into the exponent bits. */
+static inline double exp_in_range(double x)
+{
+	const double round_magic = 0x1.8p52, log2e = 0x1.71547652b82fep0;
+	const double ln2_hi = 0x1.62e42fee00000p-1, ln2_lo = 0x1.a39ef35793c76p-33;
+	double shifted = x * log2e + round_magic, n_d = shifted - round_magic;
+	uint64_t n_bits;
+	memcpy(&n_bits, &shifted, sizeof(n_bits));
+	double r = (x - n_d * ln2_hi) - n_d * ln2_lo;
+	double poly = 1.0 / 479001600.0;
+	static const double inv_fact[12] = {1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0,
+					    1.0 / 40320.0,    1.0 / 5040.0,    1.0 / 720.0,
+					    1.0 / 120.0,      1.0 / 24.0,      1.0 / 6.0,
+					    0.5,              1.0,             1.0};
+	for (int i = 0; i < 12; i++)
+		poly = poly * r + inv_fact[i];
+	/* The low bits of shifted hold n + 2^51 (two's complement): the exponent field is
+	 * n + 1023, in 2..2045 for x in range. */
+	uint64_t scale_bits = (n_bits - UINT64_C(0x4338000000000000) + 1023u) << 52;
+	double scale;
+	memcpy(&scale, &scale_bits, sizeof(scale));
+	return poly * scale;
+}
+
+/* P(p) = 1 / (1 + e^(k log p - a)) with a = s (log lambda - log c) and k = s alpha, one
+ * vectorisable exp per point. Used only where the logit is small enough that its rounding
+ * stays far below 1e-12; the curve is then made non-increasing, which the exact values are and
+ * these are to an ulp. */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static bool
+curve_fast(const stn_head_out *o, double log_lambda, uint32_t p_max, double *curve)
 {
 	double a = o->s * (log_lambda - o->log_c), k = o->s * o->alpha;
-	if (p_max > STN_HEAD_CURVE_FAST_P || !(fabs(a) < 600.0) ||
-	    !(k * curve_log(p_max) < 600.0))
+	if (p_max > STN_DAG_MAX_PARALLELISM || !(fabs(a) < 600.0) ||
+	    !(k * curve_log(p_max) < 600.0) || !(k * curve_log(p_max) - a < 708.0))
 		return false;
-	double pow_k[STN_HEAD_CURVE_FAST_P + 1];
-	double base = exp(-a);
-	pow_k[1] = 1.0;
-	for (uint32_t p = 2; p <= p_max; p++) {
-		uint32_t f = least_factor[p];
-		pow_k[p] = f == 0 ? exp(k * log_table[p]) : pow_k[f] * pow_k[p / f];
-	}
-	/* Separate loops so that the divisions vectorise. */
-	for (uint32_t p = 1; p <= p_max; p++)
-		curve[p - 1] = 1.0 / (1.0 + base * pow_k[p]);
-	for (uint32_t p = 1; p < p_max; p++)
-		if (curve[p] > curve[p - 1])
-			curve[p] = curve[p - 1];
+	/* k >= 0, so the exponent runs from -a (p = 1) up to k log p_max - a: inside +-708. */
+	const double *log_p = log_table + 1;
+	for (uint32_t i = 0; i < p_max; i++)
+		curve[i] = 1.0 / (1.0 + exp_in_range(k * log_p[i] - a));
+	/* Rising steps are rare (an ulp where the exponent's reduction changes n): a vectorised
+	 * test first, the serial repair only when it finds one. */
+	int rises = 0;
+	for (uint32_t i = 1; i < p_max; i++)
+		rises |= curve[i] > curve[i - 1];
+	if (rises)
+		for (uint32_t i = 1; i < p_max; i++)
+			if (curve[i] > curve[i - 1])
+				curve[i] = curve[i - 1];
 	return true;
 }
 
 void stn__head_curve(const stn_head_out *o, double log_lambda, uint32_t p_max, double *curve)
 {
 	(void)pthread_once(&tables_once, fill_tables);
-	if (curve_by_products(o, log_lambda, p_max, curve))
+	if (curve_fast(o, log_lambda, p_max, curve))
 		return;
 	for (uint32_t p = 1; p <= p_max; p++)
 		curve[p - 1] = stn__nn_sigmoid(o->s * (log_lambda - o->log_c - o->alpha * curve_log(p)));
