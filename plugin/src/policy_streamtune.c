@@ -11,9 +11,13 @@
  * not raised again at the same rate unless it becomes a bottleneck), a cap on
  * reconfigurations per hour, a first step up capped at 1.5x DS2 while the exponent is
  * unidentified (windows at one parallelism), scale-down only after three windows at a
- * setting, where the hottest instance stays under idle_busy and never below L + 1, DS2
- * fallback without a usable model, when an operator has no evidence, or when the loop does
- * not converge within max_rounds decisions of a rate change.
+ * setting, where the hottest instance stays under idle_busy and never below L + 1, and never
+ * while it or an operator upstream of it is a bottleneck; DS2 fallback without a usable
+ * model, when an operator has no evidence, or when the loop does not converge within
+ * max_rounds decisions of a rate change.
+ * Key-bound operators (the hottest instance carries a hot key's work that no number of
+ * instances can split; see key_bound) are sized on their mean load at skew_busy instead: their
+ * saturation bounds nothing and their windows do not enter the fit.
  * The model member serving the job is the one stn__model_assign picks: the cluster of the
  * nearest medoid by graph edit distance, or the global member when the job's DAG is farther
  * than that cluster's radius times the model's margin. Decisions name the member.
@@ -44,16 +48,22 @@ typedef struct st_op {
 	bool raised_after_down;  /* went down then up at this rate: no further scale-down */
 	int8_t last_dir;         /* +1 / -1: last move at this rate, 0 none */
 	uint8_t reversals;       /* direction changes at this rate */
+	uint32_t at_par, windows_at_par; /* the latest parallelism and its windows so far */
+	uint32_t hot_streak;     /* consecutive key-bound windows */
+	bool keyed;              /* key-bound: sized on its mean load (see key_bound) */
 } st_op;
 
 struct stn_policy {
 	stn_policy_job job;
 	st_op *op;
 	uint32_t *next, *ds2;
+	uint32_t *order;         /* the DAG's topological order */
+	bool *hot, *blocked;     /* per window: key-bound; at or behind a bottleneck */
 	bool have_prior;
 	char no_model_why[96];
 	char member[STN_MODEL_MAX_NAME + 1]; /* model member serving the job */
 	double tau, idle_busy, full_load, reg_delta, reg_alpha, s_default, noise, drain_s;
+	double skew_busy;
 	uint32_t warm_up, warm_left, max_rounds, cap_per_hour;
 	uint32_t rounds;         /* decisions since the last rate change */
 	double now_s;
@@ -131,11 +141,11 @@ static stn_status st_create(const stn_dag *dag, const stn_policy_option *opts, s
 {
 	static const char *const known[] = {"tau", "warm_up", "max_rounds", "reconfigs_per_hour",
 					    "idle_busy", "full_load", "local_prior", "sharpness",
-					    "noise", "drain_s", NULL};
+					    "noise", "drain_s", "skew_busy", NULL};
 	stn_status st = stn__policy_check_opts("streamtune", opts, n_opts, known, eb);
 	if (st != STN_OK)
 		return st;
-	double tau, wu, mr, cap, idle, full, local, sharp, noise, drain;
+	double tau, wu, mr, cap, idle, full, local, sharp, noise, drain, skew_busy;
 	if (!stn__policy_opt(opts, n_opts, "tau", 0.1, 1e-4, 0.5, &tau, eb) ||
 	    !stn__policy_opt(opts, n_opts, "warm_up", 2.0, 0.0, 1000.0, &wu, eb) ||
 	    !stn__policy_opt(opts, n_opts, "max_rounds", 4.0, 1.0, 1000.0, &mr, eb) ||
@@ -145,7 +155,8 @@ static stn_status st_create(const stn_dag *dag, const stn_policy_option *opts, s
 	    !stn__policy_opt(opts, n_opts, "local_prior", 0.0, 0.0, 1.0, &local, eb) ||
 	    !stn__policy_opt(opts, n_opts, "sharpness", 25.0, 1.0, 1000.0, &sharp, eb) ||
 	    !stn__policy_opt(opts, n_opts, "noise", 0.03, 0.001, 1.0, &noise, eb) ||
-	    !stn__policy_opt(opts, n_opts, "drain_s", 10.0, 1.0, 3600.0, &drain, eb))
+	    !stn__policy_opt(opts, n_opts, "drain_s", 10.0, 1.0, 3600.0, &drain, eb) ||
+	    !stn__policy_opt(opts, n_opts, "skew_busy", 0.7, 0.1, 1.0, &skew_busy, eb))
 		return STN_EINVAL;
 	stn_policy *p = stn__calloc(1, sizeof(*p));
 	if (!p)
@@ -157,8 +168,16 @@ static stn_status st_create(const stn_dag *dag, const stn_policy_option *opts, s
 	p->op = stn__calloc(n, sizeof(*p->op));
 	p->next = stn__malloc_array(n, sizeof(*p->next));
 	p->ds2 = stn__malloc_array(n, sizeof(*p->ds2));
-	if (!p->op || !p->next || !p->ds2) {
+	p->order = stn__malloc_array(n, sizeof(*p->order));
+	p->hot = stn__calloc(n, sizeof(*p->hot));
+	p->blocked = stn__calloc(n, sizeof(*p->blocked));
+	if (!p->op || !p->next || !p->ds2 || !p->order || !p->hot || !p->blocked) {
 		st = stn__fail(eb, STN_ENOMEM, "streamtune: out of memory");
+		goto fail_arrays;
+	}
+	st = stn__dag_topo_order(&p->job.dag, p->order);
+	if (st != STN_OK) {
+		stn__fail(eb, st, "streamtune: the DAG has no topological order");
 		goto fail_arrays;
 	}
 	p->tau = tau;
@@ -173,6 +192,7 @@ static stn_status st_create(const stn_dag *dag, const stn_policy_option *opts, s
 	p->s_default = sharp;
 	p->noise = noise;
 	p->drain_s = drain;
+	p->skew_busy = skew_busy;
 	p->reg_delta = 0.05;
 	p->reg_alpha = 0.5;
 	for (size_t v = 0; v < n; v++) {
@@ -200,6 +220,9 @@ fail_arrays:
 	stn__free(p->op);
 	stn__free(p->next);
 	stn__free(p->ds2);
+	stn__free(p->order);
+	stn__free(p->hot);
+	stn__free(p->blocked);
 	stn__policy_job_fini(&p->job);
 fail_policy:
 	stn__free(p);
@@ -294,6 +317,76 @@ static void note_decision(stn_policy *p)
 		p->n_recent++;
 }
 
+/* Key-bound: the hottest instance carries, beyond an even share of the operator's work, at
+ * least half an instance of work that is at least ST_HOT_SHARE of all of it: a hot key that
+ * more instances cannot split (Nexmark's hot seller or auction). With T the work in instances
+ * and H that excess, busy_max = H + (T - H) / p, so H = (busy_max - T / p) p / (p - 1).
+ * Imbalance that scales with 1/p (bins spread unevenly over instances) stays far under
+ * ST_HOT_SHARE: there more instances do help. */
+#define ST_HOT_MIN 0.5
+#define ST_HOT_SHARE 0.15
+static double work_instances(const stn_op_window *ow, uint32_t par)
+{
+	/* Engines may report idle instances beyond p (Timely: every worker): the mean is over
+	 * the reporting ones. */
+	return ow->busy_mean * (double)(ow->n_inst ? ow->n_inst : par);
+}
+
+/* The hottest instance's work beyond an even share, in instances (0 at p = 1). */
+static double hot_excess(const stn_op_window *ow, uint32_t par)
+{
+	double work = work_instances(ow, par);
+	if (par < 2 || !(work > 0.0))
+		return 0.0;
+	double busy = ow->busy_max > 1.0 ? 1.0 : ow->busy_max;
+	return (busy - work / par) * par / (par - 1);
+}
+
+static bool key_bound(const stn_op_window *ow, uint32_t par)
+{
+	double excess = hot_excess(ow, par);
+	return excess >= ST_HOT_MIN && excess >= ST_HOT_SHARE * work_instances(ow, par);
+}
+
+/* Whether the operator counts as key-bound in this window: it is, or it is keyed. Two
+ * key-bound windows in a row make an operator keyed; it stays keyed (a saturated hottest
+ * instance hides the excess) until a window shows it unsaturated and balanced. */
+static bool track_key_bound(st_op *o, const stn_op_window *ow, uint32_t par)
+{
+	if (par == o->at_par) {
+		o->windows_at_par++;
+	} else {
+		o->at_par = par;
+		o->windows_at_par = 1;
+	}
+	if (key_bound(ow, par)) {
+		if (++o->hot_streak >= 2)
+			o->keyed = true;
+		return true;
+	}
+	o->hot_streak = 0;
+	if (ow->busy_max < 0.9 && hot_excess(ow, par) < ST_HOT_MIN / 2)
+		o->keyed = false;
+	return o->keyed;
+}
+
+/* blocked[v]: v or an operator upstream of it is a bottleneck (not key-bound) in this window;
+ * their windows understate the load they will get, so they must not scale down. */
+static void mark_blocked(stn_policy *p, const stn_window *w)
+{
+	const stn_dag *d = &p->job.dag;
+	for (size_t v = 0; v < d->n_ops; v++)
+		p->blocked[v] = w->ops[v].label == STN_LABEL_BOTTLENECK && !p->hot[v];
+	for (size_t i = 0; i < d->n_ops; i++) {
+		uint32_t v = p->order[i];
+		if (!p->blocked[v])
+			continue;
+		for (size_t e = 0; e < d->n_edges; e++)
+			if (d->edges[e].from == v)
+				p->blocked[d->edges[e].to] = true;
+	}
+}
+
 static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision *out,
 			       bool *decided, stn_errbuf *eb)
 {
@@ -321,14 +414,14 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 		}
 		goto apply;
 	}
-	bool any_bottleneck = false;
 	for (size_t v = 0; v < n; v++) {
 		const stn_op_window *ow = &w->ops[v];
 		st_op *o = &p->op[v];
 		uint32_t par = ow->parallelism ? ow->parallelism : p->job.cur[v];
 		double lambda = p->job.lambda[v];
-		if (ow->label == STN_LABEL_BOTTLENECK) {
-			any_bottleneck = true;
+		p->hot[v] = track_key_bound(o, ow, par);
+		/* A key-bound operator's saturation is its hot key's: no bound on p. */
+		if (ow->label == STN_LABEL_BOTTLENECK && !p->hot[v]) {
 			if (par > o->lo)
 				o->lo = par;
 			if (o->hi && o->hi <= o->lo)
@@ -339,8 +432,9 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 			if (o->lo >= o->hi)
 				o->lo = o->hi - 1;
 		}
+		/* Nor does it tell how capacity scales with p: not an observation. */
 		double busy = ow->busy_max > 1.0 ? 1.0 : ow->busy_max;
-		if (busy > 0.05 && ow->rate_in > 0 && ow->label != STN_LABEL_NONE) {
+		if (busy > 0.05 && ow->rate_in > 0 && ow->label != STN_LABEL_NONE && !p->hot[v]) {
 			o->obs_logp[o->obs_head] = log((double)par);
 			o->obs_logr[o->obs_head] = log(ow->rate_in / busy);
 			o->obs_head = (o->obs_head + 1) % ST_OBS;
@@ -349,6 +443,7 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 		}
 		fit_op(p, o);
 	}
+	mark_blocked(p, w);
 	bool fallback_all = p->rounds >= p->max_rounds;
 	bool cap = cap_reached(p);
 	bool change = false;
@@ -373,9 +468,18 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 		h.log_c = isfinite(o->prior_logc) ? o->prior_logc + o->delta : 0;
 		h.alpha = o->alpha;
 		h.s = o->s_fit > o->s ? o->s_fit : o->s;
+		uint32_t par = ow->parallelism ? ow->parallelism : cur;
+		bool hot = p->hot[v];
 		if (lambda <= 0) {
 			want = 1;
 			why = "no load";
+		} else if (hot && ow->rate_in > 0) {
+			/* Sized on the mean load: the hot key moves on (or nothing would help). */
+			double work = work_instances(ow, par) * lambda / ow->rate_in;
+			want = work / p->skew_busy < (double)STN_DAG_MAX_PARALLELISM
+				       ? (uint32_t)ceil(work / p->skew_busy)
+				       : STN_DAG_MAX_PARALLELISM;
+			why = "key-bound, mean load";
 		} else if (fallback_all || o->n_obs == 0) {
 			want = p->ds2[v];
 			why = fallback_all ? "ds2" : "ds2, no evidence yet";
@@ -396,11 +500,13 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 		if (o->hi && want > o->hi)
 			want = o->hi;
 		want = stn__policy_clamp(&p->job, v, want);
-		bool bottleneck = ow->label == STN_LABEL_BOTTLENECK;
+		bool bottleneck = ow->label == STN_LABEL_BOTTLENECK && !hot;
 		if (want > cur) {
-			/* Up only for a bottleneck, or when the model is sure the current setting
-			 * is one; not back to where it was lowered from unless labelled. */
-			double prob_cur = o->n_obs ? stn__head_prob(&h, log(lambda), cur) : 1.0;
+			/* Up only for a bottleneck, or when the model (or a key-bound operator's
+			 * mean load) is sure the current setting is one; not back to where it was
+			 * lowered from unless labelled. */
+			double prob_cur = hot ? 1.0
+					      : o->n_obs ? stn__head_prob(&h, log(lambda), cur) : 1.0;
 			bool sure = prob_cur > 0.5 && o->last_down_p == 0;
 			if (!bottleneck && !sure)
 				want = cur;
@@ -409,15 +515,17 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 		} else if (want < cur) {
 			/* Down at most to where the hottest instance, scaled by the fitted
 			 * exponent, stays under idle_busy; at least L + 1; never while a queue
-			 * drains or anything is a bottleneck. */
+			 * drains or it or anything upstream is a bottleneck. */
 			double busy = ow->busy_max > 1.0 ? 1.0 : ow->busy_max;
+			uint32_t seen = !hot ? observations_at(o, cur)
+				      : o->at_par == cur ? o->windows_at_par : 0;
 			/* One move, not a staircase as the fit's confidence grows: after three
 			 * windows at the current setting, straight to the model's target at the
-			 * sharpness the noise floor allows; the measured busy bounds it. */
-			if (any_bottleneck || cap || draining || observations_at(o, cur) < 3 ||
-			    o->raised_after_down) {
+			 * sharpness the noise floor allows; the measured busy bounds it. A
+			 * key-bound operator's target is its mean load's. */
+			if (p->blocked[v] || cap || draining || seen < 3 || o->raised_after_down) {
 				want = cur;
-			} else {
+			} else if (!hot) {
 				stn_head_out settled = h;
 				settled.s = fmax(h.s, 1.7 / p->noise);
 				uint32_t target = stn__head_min_parallelism(
@@ -426,7 +534,9 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 					want = target > o->lo ? target : o->lo + 1;
 				want = stn__policy_clamp(&p->job, v, want);
 			}
-			while (want < cur && busy * pow((double)cur / want, o->alpha) > p->idle_busy)
+			/* (A key-bound operator's hottest instance stays hot whatever p.) */
+			while (!hot && want < cur &&
+			       busy * pow((double)cur / want, o->alpha) > p->idle_busy)
 				want++;
 		}
 		if (want != cur) {
@@ -512,6 +622,9 @@ static void st_destroy(stn_policy *p)
 	stn__free(p->op);
 	stn__free(p->next);
 	stn__free(p->ds2);
+	stn__free(p->order);
+	stn__free(p->hot);
+	stn__free(p->blocked);
 	stn__policy_job_fini(&p->job);
 	stn__free(p);
 }

@@ -277,6 +277,108 @@ static void test_streamtune_fallback(void **state)
 	stn__dag_fini(&d);
 }
 
+/* A saturated hottest instance over a low mean (a hot key: more instances cannot split it) is
+ * sized on the mean load; a saturated operator whose instances are all busy is raised. */
+static void streamtune_case(uint32_t par, double busy_max, double busy_mean, uint32_t *decided_p,
+			    char *reason, size_t reason_len)
+{
+	double sel[3] = {1.0, 1.0, 1.0};
+	uint32_t p[3] = {1, par, 1};
+	stn_dag d;
+	chain(&d, 3, 120.0, sel, p, STN_PART_HASH);
+	stn_window w;
+	window_of(&w, &d, 1000);
+	set_op(&w, 0, 120, 120, 0.1);
+	set_op(&w, 1, 120, 120, busy_mean);
+	w.ops[1].busy_max = busy_max;
+	w.ops[1].label = STN_LABEL_BOTTLENECK;
+	set_op(&w, 2, 120, 120, 0.1);
+	const stn_policy_vtable *vt = stn__policy_find("streamtune");
+	stn_policy_option opt[] = {{"warm_up", 0}, {"local_prior", 1}};
+	stn_policy *pol;
+	stn_errbuf eb = {{0}};
+	assert_int_equal(vt->create(&d, opt, 2, NULL, &pol, &eb), STN_OK);
+	stn_decision dec;
+	assert_int_equal(stn__decision_init(&dec, 3), STN_OK);
+	*decided_p = par;
+	reason[0] = '\0';
+	for (int i = 0; i < 5 && *decided_p == par; i++) {
+		bool decided = false;
+		assert_int_equal(vt->on_window(pol, &w, &dec, &decided, &eb), STN_OK);
+		if (decided) {
+			*decided_p = dec.parallelism[1];
+			snprintf(reason, reason_len, "%s", dec.reason);
+		}
+	}
+	vt->destroy(pol);
+	stn__decision_fini(&dec);
+	stn__window_fini(&w);
+	stn__dag_fini(&d);
+}
+
+static void test_streamtune_key_bound(void **state)
+{
+	(void)state;
+	uint32_t got;
+	char reason[512];
+	/* 16 instances, 3.2 instances of work, the hottest one saturated: its 0.8 instance of
+	 * excess is a hot key. Mean load at skew_busy 0.7: ceil(3.2 / 0.7) = 5. */
+	streamtune_case(16, 0.95, 0.2, &got, reason, sizeof(reason));
+	assert_int_equal(got, 5);
+	assert_non_null(strstr(reason, "key-bound"));
+	/* 4 instances all saturated: a bottleneck that more instances relieve. */
+	streamtune_case(4, 1.0, 0.97, &got, reason, sizeof(reason));
+	assert_true(got > 4);
+	assert_null(strstr(reason, "key-bound"));
+	/* Uneven but not one key's worth (0.27 of an instance): sized by the model, up. */
+	streamtune_case(4, 1.0, 0.8, &got, reason, sizeof(reason));
+	assert_true(got > 4);
+	assert_null(strstr(reason, "key-bound"));
+}
+
+/* A bottleneck holds back the scale-down of the operators behind it (their windows understate
+ * their load), not of those before it. */
+static void test_streamtune_blocks_downstream_only(void **state)
+{
+	(void)state;
+	double sel[5] = {1.0, 1.0, 1.0, 1.0, 1.0};
+	uint32_t p[5] = {1, 8, 2, 8, 1};
+	stn_dag d;
+	chain(&d, 5, 120.0, sel, p, STN_PART_HASH);
+	stn_window w;
+	window_of(&w, &d, 1000);
+	double busy[5] = {0.1, 0.1, 1.0, 0.1, 0.1};
+	for (size_t v = 0; v < 5; v++)
+		set_op(&w, v, 120, 120, busy[v]);
+	w.ops[2].label = STN_LABEL_BOTTLENECK;
+	const stn_policy_vtable *vt = stn__policy_find("streamtune");
+	stn_policy_option opt[] = {{"warm_up", 0}, {"local_prior", 1}};
+	stn_policy *pol;
+	stn_errbuf eb = {{0}};
+	assert_int_equal(vt->create(&d, opt, 2, NULL, &pol, &eb), STN_OK);
+	stn_decision dec;
+	assert_int_equal(stn__decision_init(&dec, 5), STN_OK);
+	uint32_t lowest[5] = {1, 8, 2, 8, 1};
+	for (int i = 0; i < 12; i++) {
+		bool decided = false;
+		assert_int_equal(vt->on_window(pol, &w, &dec, &decided, &eb), STN_OK);
+		if (!decided)
+			continue;
+		for (size_t v = 0; v < 5; v++) {
+			w.ops[v].parallelism = dec.parallelism[v];
+			w.ops[v].n_inst = dec.parallelism[v];
+			if (dec.parallelism[v] < lowest[v])
+				lowest[v] = dec.parallelism[v];
+		}
+	}
+	assert_true(lowest[1] < 8);  /* upstream of the bottleneck: lowered */
+	assert_int_equal(lowest[3], 8); /* behind it: held */
+	vt->destroy(pol);
+	stn__decision_fini(&dec);
+	stn__window_fini(&w);
+	stn__dag_fini(&d);
+}
+
 /* Safety checks from the outside, per decision. */
 typedef struct safety {
 	const stn_dag *dag;
@@ -656,6 +758,8 @@ int main(void)
 		cmocka_unit_test(test_flink_arithmetic),
 		cmocka_unit_test(test_dhalion_step),
 		cmocka_unit_test(test_streamtune_fallback),
+		cmocka_unit_test(test_streamtune_key_bound),
+		cmocka_unit_test(test_streamtune_blocks_downstream_only),
 		cmocka_unit_test(test_safety_random_jobs),
 		cmocka_unit_test(test_explore_bounds),
 		cmocka_unit_test(test_explore_period_determinism),
