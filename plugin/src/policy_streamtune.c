@@ -513,9 +513,9 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 			if (cap && !bottleneck)
 				want = cur;
 		} else if (want < cur) {
-			/* Down at most to where the hottest instance, scaled by the fitted
-			 * exponent, stays under idle_busy; at least L + 1; never while a queue
-			 * drains or it or anything upstream is a bottleneck. */
+			/* Down at most to where the hottest instance stays under idle_busy; at
+			 * least L + 1; never while a queue drains or it or anything upstream is a
+			 * bottleneck. */
 			double busy = ow->busy_max > 1.0 ? 1.0 : ow->busy_max;
 			uint32_t seen = !hot ? observations_at(o, cur)
 				      : o->at_par == cur ? o->windows_at_par : 0;
@@ -534,9 +534,13 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 					want = target > o->lo ? target : o->lo + 1;
 				want = stn__policy_clamp(&p->job, v, want);
 			}
-			/* (A key-bound operator's hottest instance stays hot whatever p.) */
+			/* The hottest instance at want: its excess over an even share stays, the
+			 * even share grows as (cur/want)^alpha. (A key-bound operator's hottest
+			 * instance stays hot whatever p.) */
+			double hot_part = fmax(0.0, hot_excess(ow, par));
+			double share = fmax(0.0, busy - hot_part);
 			while (!hot && want < cur &&
-			       busy * pow((double)cur / want, o->alpha) > p->idle_busy)
+			       hot_part + share * pow((double)cur / want, o->alpha) > p->idle_busy)
 				want++;
 		}
 		if (want != cur) {

@@ -277,6 +277,17 @@ static void test_streamtune_fallback(void **state)
 	stn__dag_fini(&d);
 }
 
+/* The streamtune policy without a model (flat prior) and without warm-up windows. */
+static stn_policy *streamtune_flat_prior(const stn_dag *d)
+{
+	stn_policy_option opt[] = {{"warm_up", 0}, {"local_prior", 1}};
+	stn_policy *pol = NULL;
+	stn_errbuf eb = {{0}};
+	assert_int_equal(stn__policy_find("streamtune")->create(d, opt, 2, NULL, &pol, &eb),
+			 STN_OK);
+	return pol;
+}
+
 /* A saturated hottest instance over a low mean (a hot key: more instances cannot split it) is
  * sized on the mean load; a saturated operator whose instances are all busy is raised. */
 static void streamtune_case(uint32_t par, double busy_max, double busy_mean, uint32_t *decided_p,
@@ -294,10 +305,8 @@ static void streamtune_case(uint32_t par, double busy_max, double busy_mean, uin
 	w.ops[1].label = STN_LABEL_BOTTLENECK;
 	set_op(&w, 2, 120, 120, 0.1);
 	const stn_policy_vtable *vt = stn__policy_find("streamtune");
-	stn_policy_option opt[] = {{"warm_up", 0}, {"local_prior", 1}};
-	stn_policy *pol;
+	stn_policy *pol = streamtune_flat_prior(&d);
 	stn_errbuf eb = {{0}};
-	assert_int_equal(vt->create(&d, opt, 2, NULL, &pol, &eb), STN_OK);
 	stn_decision dec;
 	assert_int_equal(stn__decision_init(&dec, 3), STN_OK);
 	*decided_p = par;
@@ -352,10 +361,8 @@ static void test_streamtune_blocks_downstream_only(void **state)
 		set_op(&w, v, 120, 120, busy[v]);
 	w.ops[2].label = STN_LABEL_BOTTLENECK;
 	const stn_policy_vtable *vt = stn__policy_find("streamtune");
-	stn_policy_option opt[] = {{"warm_up", 0}, {"local_prior", 1}};
-	stn_policy *pol;
+	stn_policy *pol = streamtune_flat_prior(&d);
 	stn_errbuf eb = {{0}};
-	assert_int_equal(vt->create(&d, opt, 2, NULL, &pol, &eb), STN_OK);
 	stn_decision dec;
 	assert_int_equal(stn__decision_init(&dec, 5), STN_OK);
 	uint32_t lowest[5] = {1, 8, 2, 8, 1};
