@@ -50,6 +50,7 @@ typedef struct st_op {
 	uint8_t reversals;       /* direction changes at this rate */
 	uint32_t at_par, windows_at_par; /* the latest parallelism and its windows so far */
 	uint32_t hot_streak;     /* consecutive key-bound windows */
+	uint32_t cool_streak;    /* consecutive unsaturated, balanced windows */
 	bool keyed;              /* key-bound: sized on its mean load (see key_bound) */
 } st_op;
 
@@ -350,7 +351,8 @@ static bool key_bound(const stn_op_window *ow, uint32_t par)
 
 /* Whether the operator counts as key-bound in this window: it is, or it is keyed. Two
  * key-bound windows in a row make an operator keyed; it stays keyed (a saturated hottest
- * instance hides the excess) until a window shows it unsaturated and balanced. */
+ * instance hides the excess, and a hot key that moves between instances within a window
+ * spreads it) until five windows in a row show it unsaturated and balanced. */
 static bool track_key_bound(st_op *o, const stn_op_window *ow, uint32_t par)
 {
 	if (par == o->at_par) {
@@ -360,12 +362,17 @@ static bool track_key_bound(st_op *o, const stn_op_window *ow, uint32_t par)
 		o->windows_at_par = 1;
 	}
 	if (key_bound(ow, par)) {
+		o->cool_streak = 0;
 		if (++o->hot_streak >= 2)
 			o->keyed = true;
 		return true;
 	}
 	o->hot_streak = 0;
 	if (ow->busy_max < 0.9 && hot_excess(ow, par) < ST_HOT_MIN / 2)
+		o->cool_streak++;
+	else
+		o->cool_streak = 0;
+	if (o->cool_streak >= 5)
 		o->keyed = false;
 	return o->keyed;
 }
@@ -505,9 +512,12 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 			/* Up only for a bottleneck, or when the model (or a key-bound operator's
 			 * mean load) is sure the current setting is one; not back to where it was
 			 * lowered from unless labelled. */
-			double prob_cur = hot ? 1.0
-					      : o->n_obs ? stn__head_prob(&h, log(lambda), cur) : 1.0;
+			double prob_cur = o->n_obs ? stn__head_prob(&h, log(lambda), cur) : 1.0;
 			bool sure = prob_cur > 0.5 && o->last_down_p == 0;
+			/* A key-bound operator's mean load is sure; after a scale-down it may
+			 * still rise, short of where it came down from. */
+			if (hot)
+				sure = o->last_down_p == 0 || want < o->last_down_p;
 			if (!bottleneck && !sure)
 				want = cur;
 			if (cap && !bottleneck)
