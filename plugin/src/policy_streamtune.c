@@ -157,7 +157,7 @@ static stn_status st_create(const stn_dag *dag, const stn_policy_option *opts, s
 	    !stn__policy_opt(opts, n_opts, "sharpness", 25.0, 1.0, 1000.0, &sharp, eb) ||
 	    !stn__policy_opt(opts, n_opts, "noise", 0.03, 0.001, 1.0, &noise, eb) ||
 	    !stn__policy_opt(opts, n_opts, "drain_s", 10.0, 1.0, 3600.0, &drain, eb) ||
-	    !stn__policy_opt(opts, n_opts, "skew_busy", 0.7, 0.1, 1.0, &skew_busy, eb))
+	    !stn__policy_opt(opts, n_opts, "skew_busy", 0.6, 0.1, 1.0, &skew_busy, eb))
 		return STN_EINVAL;
 	stn_policy *p = stn__calloc(1, sizeof(*p));
 	if (!p)
