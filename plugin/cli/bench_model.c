@@ -66,8 +66,9 @@ int bench_predict(const stn_bench_opts *opts)
 		uint32_t *pstar = stn__malloc_array(ops, sizeof(uint32_t));
 		double *lr = stn__malloc_array(ops, sizeof(double));
 		double *x = stn__malloc_array(ops * STN_GNN_FEAT_DIM, sizeof(double));
+		stn_head_out *heads = stn__malloc_array(ops, sizeof(stn_head_out));
 		if (z == NULL || curve == NULL || lat == NULL || pstar == NULL || lr == NULL ||
-		    x == NULL || stn__gnn_features(&d, x, lr) != STN_OK) {
+		    x == NULL || heads == NULL || stn__gnn_features(&d, x, lr) != STN_OK) {
 			rc = stn_cli_error("bench predict", "setup failed");
 			goto next_size;
 		}
@@ -84,11 +85,10 @@ int bench_predict(const stn_bench_opts *opts)
 				goto next_size;
 			}
 			memcpy(z, cache.h[cfg.layers], ops * cfg.width * sizeof(double));
+			stn__head_eval_rows(&n, z, ops, 0.0, heads);
 			for (size_t v = 0; v < ops; v++) {
-				stn_head_out o;
-				stn__head_eval(&n, z + v * cfg.width, 0.0, &o);
-				stn__head_curve(&o, lr[v], 64, curve + v * 64);
-				pstar[v] = stn__head_min_parallelism(&o, lr[v], 0.5, 64);
+				stn__head_curve(&heads[v], lr[v], 64, curve + v * 64);
+				pstar[v] = stn__head_min_parallelism(&heads[v], lr[v], 0.5, 64);
 			}
 			if (it >= warm_up)
 				lat[it - warm_up] = (stn_cli_now() - t0) * 1e6;
@@ -111,6 +111,7 @@ next_size:
 		stn__free(pstar);
 		stn__free(lr);
 		stn__free(x);
+		stn__free(heads);
 		stn__dag_fini(&d);
 	}
 	stn__gnn_batch_fini(&batch);

@@ -16,22 +16,53 @@ static double clampd(double x, double lo, double hi)
 	return x > hi ? hi : x;
 }
 
-void stn__head_eval(const stn_net *n, const double *z, double delta, stn_head_out *o)
+/* The head's parameters from its raw outputs. */
+static void head_finish(const double *raw, double delta, stn_head_out *o)
 {
-	size_t H = n->cfg.width;
-	const double *w = n->w + n->head_offset, *b = w + STN_HEAD_OUTPUTS * H;
-	for (unsigned k = 0; k < STN_HEAD_OUTPUTS; k++) {
-		double acc = b[k];
-		for (size_t j = 0; j < H; j++)
-			acc += w[k * H + j] * z[j];
-		o->raw[k] = acc;
-	}
+	for (unsigned k = 0; k < STN_HEAD_OUTPUTS; k++)
+		o->raw[k] = raw[k];
 	o->log_c = clampd(o->raw[0] + delta, -STN_HEAD_LOGC_CLAMP, STN_HEAD_LOGC_CLAMP);
 	o->alpha = 0.2 + 0.8 * stn__nn_sigmoid(clampd(o->raw[1], -700.0, 700.0));
 	if (o->alpha <= 0.2)
 		o->alpha = 0.2 + 1e-12;
 	o->s = clampd(stn__nn_softplus(clampd(o->raw[2], -700.0, 1e300)) + STN_HEAD_S_EPS,
 		      STN_HEAD_S_EPS, STN_HEAD_S_MAX);
+}
+
+void stn__head_eval(const stn_net *n, const double *z, double delta, stn_head_out *o)
+{
+	size_t H = n->cfg.width;
+	const double *w = n->w + n->head_offset, *b = w + STN_HEAD_OUTPUTS * H;
+	double raw[STN_HEAD_OUTPUTS];
+	for (unsigned k = 0; k < STN_HEAD_OUTPUTS; k++) {
+		double acc = b[k];
+		for (size_t j = 0; j < H; j++)
+			acc += w[k * H + j] * z[j];
+		raw[k] = acc;
+	}
+	head_finish(raw, delta, o);
+}
+
+void stn__head_eval_rows(const stn_net *n, const double *z, size_t rows, double delta,
+			 stn_head_out *out)
+{
+	enum { LANES = 4 };
+	size_t H = n->cfg.width, v = 0;
+	const double *w = n->w + n->head_offset, *b = w + STN_HEAD_OUTPUTS * H;
+	for (; v + LANES <= rows; v += LANES) {
+		double acc[LANES][STN_HEAD_OUTPUTS];
+		for (unsigned i = 0; i < LANES; i++)
+			for (unsigned k = 0; k < STN_HEAD_OUTPUTS; k++)
+				acc[i][k] = b[k];
+		for (size_t j = 0; j < H; j++)
+			for (unsigned k = 0; k < STN_HEAD_OUTPUTS; k++)
+				for (unsigned i = 0; i < LANES; i++)
+					acc[i][k] += w[k * H + j] * z[(v + i) * H + j];
+		for (unsigned i = 0; i < LANES; i++)
+			head_finish(acc[i], delta, &out[v + i]);
+	}
+	for (; v < rows; v++)
+		stn__head_eval(n, z + v * H, delta, &out[v]);
 }
 
 double stn__head_logit(const stn_head_out *o, double log_lambda, double p)
@@ -122,9 +153,15 @@ void stn__head_curve(const stn_head_out *o, double log_lambda, uint32_t p_max, d
 		curve[p - 1] = stn__nn_sigmoid(o->s * (log_lambda - o->log_c - o->alpha * curve_log(p)));
 }
 
+static double prob_at(const stn_head_out *o, double log_lambda, uint32_t p)
+{
+	return stn__nn_sigmoid(o->s * (log_lambda - o->log_c - o->alpha * curve_log(p)));
+}
+
 uint32_t stn__head_min_parallelism(const stn_head_out *o, double log_lambda, double tau,
 				   uint32_t p_max)
 {
+	(void)pthread_once(&tables_once, fill_tables);
 	if (p_max < 1)
 		p_max = 1;
 	double lt = stn__nn_logit(clampd(tau, 1e-12, 1.0 - 1e-12));
@@ -133,7 +170,7 @@ uint32_t stn__head_min_parallelism(const stn_head_out *o, double log_lambda, dou
 	uint32_t p;
 	if (!(t > 0.0))
 		p = 1;
-	else if (t >= log((double)p_max))
+	else if (t >= curve_log(p_max))
 		p = p_max;
 	else
 		p = (uint32_t)ceil(exp(t));
@@ -141,10 +178,11 @@ uint32_t stn__head_min_parallelism(const stn_head_out *o, double log_lambda, dou
 		p = 1;
 	if (p > p_max)
 		p = p_max;
-	/* Rounding at the boundary: agree with the curve as evaluated. */
-	while (p > 1 && stn__head_prob(o, log_lambda, (double)(p - 1)) <= tau)
+	/* Rounding at the boundary: agree with the probability as evaluated (curve_log(p) is
+	 * the log(p) stn__head_prob takes). */
+	while (p > 1 && prob_at(o, log_lambda, p - 1) <= tau)
 		p--;
-	while (p < p_max && stn__head_prob(o, log_lambda, (double)p) > tau)
+	while (p < p_max && prob_at(o, log_lambda, p) > tau)
 		p++;
 	return p;
 }

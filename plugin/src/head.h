@@ -24,6 +24,12 @@ typedef struct stn_head_out {
 /* Head parameters of node z (width H); delta may be 0. */
 void stn__head_eval(const stn_net *n, const double *z, double delta, stn_head_out *o);
 
+/* The same for rows consecutive nodes z (rows x H) into out[0..rows), bit for bit: four
+ * nodes' dot products run side by side (independent chains the core overlaps), each summed in
+ * the order stn__head_eval sums it. */
+void stn__head_eval_rows(const stn_net *n, const double *z, size_t rows, double delta,
+			 stn_head_out *out);
+
 /* Bottleneck logit u and probability at parallelism p >= 1 for input rate log_lambda. */
 double stn__head_logit(const stn_head_out *o, double log_lambda, double p);
 double stn__head_prob(const stn_head_out *o, double log_lambda, double p);

@@ -1,6 +1,7 @@
 /* head: delta gradient by finite differences; monotonicity in p and closed form equal to a
  * brute-force search for 1,000 random models (including extreme weights) on random DAGs;
- * BLAS and reference paths agree on whole predictions. */
+ * the head over many rows equals it row by row; BLAS and reference paths agree on whole
+ * predictions. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -163,6 +164,36 @@ static void test_closed_form_exact_cases(void **state)
 	assert_true(stn__head_prob(&o, log(3500.0), 12.0) > 0.5);
 }
 
+/* The head over many rows at once gives, bit for bit, what it gives row by row, for row counts
+ * around its four-row blocks and for extreme weights. */
+static void test_head_rows_equal_single(void **state)
+{
+	(void)state;
+	stn_rng r;
+	stn_errbuf eb;
+	stn_net n;
+	stn_net_config cfg = {2, 7, STN_GNN_FEAT_DIM};
+	stn__rng_seed(&r, 5);
+	assert_int_equal(stn__net_init(&n, &cfg, &eb), STN_OK);
+	double z[11 * 7];
+	stn_head_out rows[11], one;
+	for (int trial = 0; trial < 200; trial++) {
+		double scale = trial % 3 == 0 ? 50.0 : trial % 3 == 1 ? 1.0 : 1e-3;
+		for (size_t k = 0; k < n.n_params; k++)
+			n.w[k] = scale * (2.0 * stn__rng_uniform(&r) - 1.0);
+		for (size_t k = 0; k < 11 * 7; k++)
+			z[k] = 3.0 * stn__rng_uniform(&r);
+		size_t count = 1 + (size_t)trial % 11;
+		double delta = trial % 5 == 0 ? 10.0 * stn__rng_normal(&r) : 0.0;
+		stn__head_eval_rows(&n, z, count, delta, rows);
+		for (size_t v = 0; v < count; v++) {
+			stn__head_eval(&n, z + v * 7, delta, &one);
+			assert_memory_equal(&rows[v], &one, sizeof(one));
+		}
+	}
+	stn__net_fini(&n);
+}
+
 static void test_blas_reference_predictions_agree(void **state)
 {
 	(void)state;
@@ -203,6 +234,7 @@ int main(void)
 		cmocka_unit_test(test_delta_gradient),
 		cmocka_unit_test(test_monotone_and_closed_form),
 		cmocka_unit_test(test_closed_form_exact_cases),
+		cmocka_unit_test(test_head_rows_equal_single),
 		cmocka_unit_test(test_blas_reference_predictions_agree),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
