@@ -29,40 +29,40 @@ static void head_finish(const double *raw, double delta, stn_head_out *o)
 		      STN_HEAD_S_EPS, STN_HEAD_S_MAX);
 }
 
-void stn__head_eval(const stn_net *n, const double *z, double delta, stn_head_out *o)
+enum { HEAD_LANES = 4 };
+
+/* The head of nodes z[0..lanes) (lanes <= HEAD_LANES) into out: each node's dot products
+ * summed in index order, the nodes' chains side by side. */
+static inline void head_nodes(const stn_net *n, const double *z, unsigned lanes, double delta,
+			      stn_head_out *out)
 {
 	size_t H = n->cfg.width;
 	const double *w = n->w + n->head_offset, *b = w + STN_HEAD_OUTPUTS * H;
-	double raw[STN_HEAD_OUTPUTS];
-	for (unsigned k = 0; k < STN_HEAD_OUTPUTS; k++) {
-		double acc = b[k];
-		for (size_t j = 0; j < H; j++)
-			acc += w[k * H + j] * z[j];
-		raw[k] = acc;
-	}
-	head_finish(raw, delta, o);
+	double acc[HEAD_LANES][STN_HEAD_OUTPUTS];
+	for (unsigned i = 0; i < lanes; i++)
+		for (unsigned k = 0; k < STN_HEAD_OUTPUTS; k++)
+			acc[i][k] = b[k];
+	for (size_t j = 0; j < H; j++)
+		for (unsigned k = 0; k < STN_HEAD_OUTPUTS; k++)
+			for (unsigned i = 0; i < lanes; i++)
+				acc[i][k] += w[k * H + j] * z[i * H + j];
+	for (unsigned i = 0; i < lanes; i++)
+		head_finish(acc[i], delta, &out[i]);
+}
+
+void stn__head_eval(const stn_net *n, const double *z, double delta, stn_head_out *o)
+{
+	head_nodes(n, z, 1, delta, o);
 }
 
 void stn__head_eval_rows(const stn_net *n, const double *z, size_t rows, double delta,
 			 stn_head_out *out)
 {
-	enum { LANES = 4 };
 	size_t H = n->cfg.width, v = 0;
-	const double *w = n->w + n->head_offset, *b = w + STN_HEAD_OUTPUTS * H;
-	for (; v + LANES <= rows; v += LANES) {
-		double acc[LANES][STN_HEAD_OUTPUTS];
-		for (unsigned i = 0; i < LANES; i++)
-			for (unsigned k = 0; k < STN_HEAD_OUTPUTS; k++)
-				acc[i][k] = b[k];
-		for (size_t j = 0; j < H; j++)
-			for (unsigned k = 0; k < STN_HEAD_OUTPUTS; k++)
-				for (unsigned i = 0; i < LANES; i++)
-					acc[i][k] += w[k * H + j] * z[(v + i) * H + j];
-		for (unsigned i = 0; i < LANES; i++)
-			head_finish(acc[i], delta, &out[v + i]);
-	}
+	for (; v + HEAD_LANES <= rows; v += HEAD_LANES)
+		head_nodes(n, z + v * H, HEAD_LANES, delta, out + v);
 	for (; v < rows; v++)
-		stn__head_eval(n, z + v * H, delta, &out[v]);
+		head_nodes(n, z + v * H, 1, delta, out + v);
 }
 
 double stn__head_logit(const stn_head_out *o, double log_lambda, double p)
@@ -88,6 +88,12 @@ static void fill_tables(void)
 static double curve_log(uint32_t p)
 {
 	return p <= STN_DAG_MAX_PARALLELISM ? log_table[p] : log((double)p);
+}
+
+/* stn__head_prob at an integer p, with log p from the table (the same value log() gives). */
+static double prob_at(const stn_head_out *o, double log_lambda, uint32_t p)
+{
+	return stn__nn_sigmoid(o->s * (log_lambda - o->log_c - o->alpha * curve_log(p)));
 }
 
 /* e^x to about 1 ulp for x in [-708, 708] (the caller's guarantee), without a branch or a
@@ -150,12 +156,7 @@ void stn__head_curve(const stn_head_out *o, double log_lambda, uint32_t p_max, d
 	if (curve_fast(o, log_lambda, p_max, curve))
 		return;
 	for (uint32_t p = 1; p <= p_max; p++)
-		curve[p - 1] = stn__nn_sigmoid(o->s * (log_lambda - o->log_c - o->alpha * curve_log(p)));
-}
-
-static double prob_at(const stn_head_out *o, double log_lambda, uint32_t p)
-{
-	return stn__nn_sigmoid(o->s * (log_lambda - o->log_c - o->alpha * curve_log(p)));
+		curve[p - 1] = prob_at(o, log_lambda, p);
 }
 
 uint32_t stn__head_min_parallelism(const stn_head_out *o, double log_lambda, double tau,
@@ -178,8 +179,7 @@ uint32_t stn__head_min_parallelism(const stn_head_out *o, double log_lambda, dou
 		p = 1;
 	if (p > p_max)
 		p = p_max;
-	/* Rounding at the boundary: agree with the probability as evaluated (curve_log(p) is
-	 * the log(p) stn__head_prob takes). */
+	/* Rounding at the boundary: agree with the probability as evaluated. */
 	while (p > 1 && prob_at(o, log_lambda, p - 1) <= tau)
 		p--;
 	while (p < p_max && prob_at(o, log_lambda, p) > tau)

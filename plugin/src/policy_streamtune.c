@@ -137,6 +137,20 @@ cleanup_batch:
 	return ok;
 }
 
+static void st_destroy(stn_policy *p)
+{
+	if (!p)
+		return;
+	stn__free(p->op);
+	stn__free(p->next);
+	stn__free(p->ds2);
+	stn__free(p->order);
+	stn__free(p->hot);
+	stn__free(p->blocked);
+	stn__policy_job_fini(&p->job);
+	stn__free(p);
+}
+
 static stn_status st_create(const stn_dag *dag, const stn_policy_option *opts, size_t n_opts,
 			    const void *model, stn_policy **out, stn_errbuf *eb)
 {
@@ -218,13 +232,8 @@ static stn_status st_create(const stn_dag *dag, const stn_policy_option *opts, s
 	*out = p;
 	return STN_OK;
 fail_arrays:
-	stn__free(p->op);
-	stn__free(p->next);
-	stn__free(p->ds2);
-	stn__free(p->order);
-	stn__free(p->hot);
-	stn__free(p->blocked);
-	stn__policy_job_fini(&p->job);
+	st_destroy(p);
+	return st;
 fail_policy:
 	stn__free(p);
 	return st;
@@ -627,20 +636,6 @@ static stn_status st_on_rates(stn_policy *p, const stn_dag *dag, stn_errbuf *eb)
 	}
 	p->rounds = 0;
 	return STN_OK;
-}
-
-static void st_destroy(stn_policy *p)
-{
-	if (!p)
-		return;
-	stn__free(p->op);
-	stn__free(p->next);
-	stn__free(p->ds2);
-	stn__free(p->order);
-	stn__free(p->hot);
-	stn__free(p->blocked);
-	stn__policy_job_fini(&p->job);
-	stn__free(p);
 }
 
 const stn_policy_vtable stn__policy_streamtune = {
