@@ -2,6 +2,7 @@
 #include "gnn.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -179,6 +180,9 @@ void stn__gnn_batch_fini(stn_gnn_batch *b)
 	stn__free(b->dst);
 	stn__free(b->inv_in);
 	stn__free(b->inv_out);
+	stn__free(b->inc_start);
+	stn__free(b->inc_node);
+	stn__free(b->inc_is_out);
 	stn__free(b->graph_start);
 	stn__free(b->log_rate);
 	memset(b, 0, sizeof(*b));
@@ -198,10 +202,14 @@ static stn_status batch_reserve(stn_gnn_batch *b, size_t nodes, size_t edges, si
 	b->dst = stn__malloc_array(ne, sizeof(uint32_t));
 	b->inv_in = stn__malloc_array(nn, sizeof(double));
 	b->inv_out = stn__malloc_array(nn, sizeof(double));
+	b->inc_start = stn__malloc_array(nn + 1, sizeof(size_t));
+	b->inc_node = stn__malloc_array(2 * ne, sizeof(uint32_t));
+	b->inc_is_out = stn__malloc_array(2 * ne, sizeof(uint8_t));
 	b->graph_start = stn__malloc_array(graphs + 1, sizeof(size_t));
 	b->log_rate = stn__malloc_array(nn, sizeof(double));
 	if (b->x == NULL || b->src == NULL || b->dst == NULL || b->inv_in == NULL ||
-	    b->inv_out == NULL || b->graph_start == NULL || b->log_rate == NULL) {
+	    b->inv_out == NULL || b->inc_start == NULL || b->inc_node == NULL ||
+	    b->inc_is_out == NULL || b->graph_start == NULL || b->log_rate == NULL) {
 		stn__gnn_batch_fini(b);
 		return STN_ENOMEM;
 	}
@@ -209,6 +217,21 @@ static stn_status batch_reserve(stn_gnn_batch *b, size_t nodes, size_t edges, si
 	b->cap_edges = ne;
 	b->cap_graphs = graphs;
 	return STN_OK;
+}
+
+/* The incidence lists from the edges, in edge order; inc_start is already set. */
+static void incidence_fill(stn_gnn_batch *b, size_t nodes, size_t edges)
+{
+	size_t *next = b->inc_start + 1; /* fill position per node, shifted by one */
+	for (size_t v = nodes; v-- > 0;)
+		next[v] = b->inc_start[v];
+	for (size_t e = 0; e < edges; e++) {
+		uint32_t u = b->src[e], v = b->dst[e];
+		b->inc_node[next[v]] = u;
+		b->inc_is_out[next[v]++] = 0;
+		b->inc_node[next[u]] = v;
+		b->inc_is_out[next[u]++] = 1;
+	}
 }
 
 stn_status stn__gnn_batch_build(stn_gnn_batch *b, const stn_dag *const *graphs, size_t n,
@@ -223,6 +246,7 @@ stn_status stn__gnn_batch_build(stn_gnn_batch *b, const stn_dag *const *graphs, 
 			return stn__fail(eb, STN_ETOOBIG, "batch too large");
 	}
 	if (nodes > UINT32_MAX || stn__mul_overflow(nodes, STN_GNN_FEAT_DIM, &xs) ||
+	    edges > SIZE_MAX / (2 * sizeof(uint32_t)) ||
 	    n >= SIZE_MAX / sizeof(size_t))
 		return stn__fail(eb, STN_ETOOBIG, "batch of %zu nodes too large", nodes);
 	if (batch_reserve(b, nodes, edges, n) != STN_OK)
@@ -247,10 +271,15 @@ stn_status stn__gnn_batch_build(stn_gnn_batch *b, const stn_dag *const *graphs, 
 		base += d->n_ops;
 	}
 	b->graph_start[n] = base;
+	/* Degrees are still counts here: they size the incidence lists. */
+	b->inc_start[0] = 0;
+	for (size_t v = 0; v < nodes; v++)
+		b->inc_start[v + 1] = b->inc_start[v] + (size_t)b->inv_in[v] + (size_t)b->inv_out[v];
 	for (size_t v = 0; v < nodes; v++) {
 		b->inv_in[v] = b->inv_in[v] > 0.0 ? 1.0 / b->inv_in[v] : 0.0;
 		b->inv_out[v] = b->inv_out[v] > 0.0 ? 1.0 / b->inv_out[v] : 0.0;
 	}
+	incidence_fill(b, nodes, edges);
 	b->n_nodes = nodes;
 	b->n_edges = edges;
 	b->n_graphs = n;
@@ -307,51 +336,128 @@ undo_cache:
 	return STN_ENOMEM;
 }
 
-/* P = x W^T for the node features, wt = W^T. Three quarters of a feature row are zero
- * (one-hot kind and partitioning, flags), and for finite weights leaving zero terms out of an
- * in-order sum changes no bit of it: this is the reference product, exactly, at a quarter of
- * the work. */
-__attribute__((target_clones("avx512f", "avx2", "default"))) static void
-project_features(const double *x, size_t N, size_t din, const double *wt, size_t H3, double *P)
+/* Eight doubles, one AVX-512 register (two AVX2 ones): the kernels below keep a block of
+ * LANE_BLOCK outputs in four of them while they sum, element-wise and in index order, so every
+ * instruction set the clones target computes the bits the reference loops compute (C11 mode
+ * contracts nothing). */
+typedef double lane8 __attribute__((vector_size(64)));
+typedef int64_t lane8_bits __attribute__((vector_size(64)));
+#define LANE_BLOCK 32u
+
+typedef struct lane_acc {
+	lane8 r[4];
+} lane_acc;
+
+static inline void lane_load(lane_acc *a, const double *x)
 {
+	for (int i = 0; i < 4; i++)
+		memcpy(&a->r[i], x + 8 * i, sizeof(lane8));
+}
+
+static inline void lane_zero(lane_acc *a)
+{
+	for (int i = 0; i < 4; i++)
+		a->r[i] = (lane8){0};
+}
+
+/* a += s * x, for x[0..LANE_BLOCK). */
+static inline void lane_axpy(lane_acc *a, double s, const double *x)
+{
+	for (int i = 0; i < 4; i++) {
+		lane8 xi;
+		memcpy(&xi, x + 8 * i, sizeof(xi));
+		a->r[i] += s * xi;
+	}
+}
+
+/* max(a, 0) with NaN and -0 to +0: a comparison's all-ones or zero mask keeps or clears the
+ * bits. */
+static inline void lane_relu(lane_acc *a)
+{
+	for (int i = 0; i < 4; i++) {
+		lane8_bits keep = a->r[i] > 0.0;
+		a->r[i] = (lane8)((lane8_bits)a->r[i] & keep);
+	}
+}
+
+static inline void lane_store(const lane_acc *a, double *x)
+{
+	for (int i = 0; i < 4; i++)
+		memcpy(x + 8 * i, &a->r[i], sizeof(lane8));
+}
+
+/* P = x W^T (N x H3) from wt = W^T (din x H3), each entry summed over k in order from 0 as the
+ * reference product sums it. Terms whose x is zero are left out: for finite weights that changes
+ * no bit, and it is most of them (the features' one-hot kind and partitioning and flags, the
+ * hidden layers' ReLU zeros). */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+project_rows(const double *x, size_t N, size_t din, const double *wt, size_t H3, double *P)
+{
+	uint32_t nz_k[STN_GNN_MAX_WIDTH > STN_GNN_FEAT_DIM ? STN_GNN_MAX_WIDTH : STN_GNN_FEAT_DIM];
+	double nz_x[sizeof(nz_k) / sizeof(nz_k[0])];
 	for (size_t v = 0; v < N; v++) {
+		size_t nz = 0;
+		for (size_t k = 0; k < din; k++)
+			if (x[v * din + k] != 0.0) {
+				nz_k[nz] = (uint32_t)k;
+				nz_x[nz++] = x[v * din + k];
+			}
 		double *row = P + v * H3;
-		for (size_t j = 0; j < H3; j++)
-			row[j] = 0.0;
-		for (size_t k = 0; k < din; k++) {
-			double xk = x[v * din + k];
-			if (xk == 0.0)
-				continue;
-			const double *wk = wt + k * H3;
-			for (size_t j = 0; j < H3; j++)
-				row[j] += xk * wk[j];
+		size_t j0 = 0;
+		for (; j0 + LANE_BLOCK <= H3; j0 += LANE_BLOCK) {
+			lane_acc acc;
+			lane_zero(&acc);
+			for (size_t t = 0; t < nz; t++)
+				lane_axpy(&acc, nz_x[t], wt + nz_k[t] * H3 + j0);
+			lane_store(&acc, row + j0);
+		}
+		for (; j0 < H3; j0++) {
+			double acc = 0.0;
+			for (size_t t = 0; t < nz; t++)
+				acc += nz_x[t] * wt[nz_k[t] * H3 + j0];
+			row[j0] = acc;
 		}
 	}
 }
 
 /* out = relu(bias + P_self + mean_in(P_in) + mean_out(P_out)) for one layer, from the
- * projection P (n_nodes x 3H: self, in, out blocks). Element-wise in a fixed order, so every
- * instruction set the clones target computes the same bits (C11 mode contracts nothing). */
+ * projection P (n_nodes x 3H: self, in, out blocks). Each node sums its incident edges' terms in
+ * edge order into registers. NaN and -0 become +0. */
 __attribute__((target_clones("avx512f", "avx2", "default"))) static void
 combine_projections(const stn_gnn_batch *b, const double *P, const double *bias, size_t H,
 		    double *out)
 {
-	size_t N = b->n_nodes, H3 = 3 * H;
-	for (size_t v = 0; v < N; v++)
-		for (size_t j = 0; j < H; j++)
-			out[v * H + j] = bias[j] + P[v * H3 + j];
-	for (size_t e = 0; e < b->n_edges; e++) {
-		uint32_t u = b->src[e], v = b->dst[e];
-		double si = b->inv_in[v], so = b->inv_out[u];
-		const double *pin = P + u * H3 + H, *pout = P + v * H3 + 2 * H;
-		for (size_t j = 0; j < H; j++) {
-			out[v * H + j] += si * pin[j];
-			out[u * H + j] += so * pout[j];
+	size_t H3 = 3 * H;
+	for (size_t v = 0; v < b->n_nodes; v++) {
+		size_t first = b->inc_start[v], end = b->inc_start[v + 1];
+		double s_in = b->inv_in[v], s_out = b->inv_out[v];
+		const double *self = P + v * H3;
+		double *o = out + v * H;
+		size_t j0 = 0;
+		for (; j0 + LANE_BLOCK <= H; j0 += LANE_BLOCK) {
+			lane_acc acc, term;
+			lane_load(&acc, bias + j0);
+			lane_load(&term, self + j0);
+			for (int i = 0; i < 4; i++)
+				acc.r[i] += term.r[i];
+			for (size_t t = first; t < end; t++) {
+				bool is_out = b->inc_is_out[t];
+				lane_axpy(&acc, is_out ? s_out : s_in,
+					  P + (size_t)b->inc_node[t] * H3 + (is_out ? 2 * H : H) + j0);
+			}
+			lane_relu(&acc);
+			lane_store(&acc, o + j0);
+		}
+		for (; j0 < H; j0++) {
+			double acc = bias[j0] + self[j0];
+			for (size_t t = first; t < end; t++) {
+				bool is_out = b->inc_is_out[t];
+				acc += (is_out ? s_out : s_in) *
+				       P[(size_t)b->inc_node[t] * H3 + (is_out ? 2 * H : H) + j0];
+			}
+			o[j0] = acc > 0.0 ? acc : 0.0;
 		}
 	}
-	/* Branch-free so that it vectorises; NaN and -0 become +0. */
-	for (size_t i = 0; i < N * H; i++)
-		out[i] = out[i] > 0.0 ? out[i] : 0.0;
 }
 
 stn_status stn__gnn_forward(const stn_net *n, const stn_gnn_batch *b, stn_gnn_cache *c)
@@ -369,13 +475,7 @@ stn_status stn__gnn_forward(const stn_net *n, const stn_gnn_batch *b, stn_gnn_ca
 		for (size_t j = 0; j < H3; j++)
 			for (size_t k = 0; k < din; k++)
 				c->wt[k * H3 + j] = w[j * din + k];
-		/* OpenBLAS multiplies by a row-major (din x 3H) right operand ~30 % faster than
-		 * by its transpose at these sizes; the reference loops sum in the same order. */
-		if (l == 0)
-			project_features(hin, N, din, c->wt, H3, P);
-		else
-			stn__nn_gemm(false, false, N, H3, din, 1.0, hin, din, c->wt, H3, 0.0, P,
-				     H3);
+		project_rows(hin, N, din, c->wt, H3, P);
 		combine_projections(b, P, bias, H, out);
 		hin = out;
 		din = H;

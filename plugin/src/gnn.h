@@ -69,6 +69,12 @@ typedef struct stn_gnn_batch {
 	double *x;          /* n_nodes x feat_dim */
 	uint32_t *src, *dst; /* edges, global node indices */
 	double *inv_in, *inv_out; /* 1/in-degree, 1/out-degree (0 if none) */
+	/* Every node's incident edges in edge order (the order the encoder sums them in):
+	 * node v's are inc_node/inc_is_out[inc_start[v] .. inc_start[v + 1]), the neighbour and
+	 * whether v is the edge's source. */
+	size_t *inc_start;
+	uint32_t *inc_node;
+	uint8_t *inc_is_out;
 	size_t *graph_start; /* n_graphs + 1 */
 	double *log_rate;   /* log of the target input rate per node (for the head) */
 	size_t cap_nodes, cap_edges, cap_graphs; /* what the arrays hold */
