@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "lanes.h"
 
 stn_status stn__net_config_check(const stn_net_config *cfg, stn_errbuf *eb)
 {
@@ -336,56 +337,6 @@ undo_cache:
 	return STN_ENOMEM;
 }
 
-/* Eight doubles, one AVX-512 register (two AVX2 ones): the kernels below keep a block of
- * LANE_BLOCK outputs in four of them while they sum, element-wise and in index order, so every
- * instruction set the clones target computes the bits the reference loops compute (C11 mode
- * contracts nothing). */
-typedef double lane8 __attribute__((vector_size(64)));
-typedef int64_t lane8_bits __attribute__((vector_size(64)));
-#define LANE_BLOCK 32u
-
-typedef struct lane_acc {
-	lane8 r[4];
-} lane_acc;
-
-static inline void lane_load(lane_acc *a, const double *x)
-{
-	for (int i = 0; i < 4; i++)
-		memcpy(&a->r[i], x + 8 * i, sizeof(lane8));
-}
-
-static inline void lane_zero(lane_acc *a)
-{
-	for (int i = 0; i < 4; i++)
-		a->r[i] = (lane8){0};
-}
-
-/* a += s * x, for x[0..LANE_BLOCK). */
-static inline void lane_axpy(lane_acc *a, double s, const double *x)
-{
-	for (int i = 0; i < 4; i++) {
-		lane8 xi;
-		memcpy(&xi, x + 8 * i, sizeof(xi));
-		a->r[i] += s * xi;
-	}
-}
-
-/* max(a, 0) with NaN and -0 to +0: a comparison's all-ones or zero mask keeps or clears the
- * bits. */
-static inline void lane_relu(lane_acc *a)
-{
-	for (int i = 0; i < 4; i++) {
-		lane8_bits keep = a->r[i] > 0.0;
-		a->r[i] = (lane8)((lane8_bits)a->r[i] & keep);
-	}
-}
-
-static inline void lane_store(const lane_acc *a, double *x)
-{
-	for (int i = 0; i < 4; i++)
-		memcpy(x + 8 * i, &a->r[i], sizeof(lane8));
-}
-
 /* P = x W^T (N x H3) from wt = W^T (din x H3), each entry summed over k in order from 0 as the
  * reference product sums it. Terms whose x is zero are left out: for finite weights that changes
  * no bit, and it is most of them (the features' one-hot kind and partitioning and flags, the
@@ -405,7 +356,7 @@ project_rows(const double *x, size_t N, size_t din, const double *wt, size_t H3,
 		double *row = P + v * H3;
 		size_t j0 = 0;
 		for (; j0 + LANE_BLOCK <= H3; j0 += LANE_BLOCK) {
-			lane_acc acc;
+			lane_block acc;
 			lane_zero(&acc);
 			for (size_t t = 0; t < nz; t++)
 				lane_axpy(&acc, nz_x[t], wt + nz_k[t] * H3 + j0);
@@ -435,7 +386,7 @@ combine_projections(const stn_gnn_batch *b, const double *P, const double *bias,
 		double *o = out + v * H;
 		size_t j0 = 0;
 		for (; j0 + LANE_BLOCK <= H; j0 += LANE_BLOCK) {
-			lane_acc acc, term;
+			lane_block acc, term;
 			lane_load(&acc, bias + j0);
 			lane_load(&term, self + j0);
 			for (int i = 0; i < 4; i++)

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "lanes.h"
 #include "nn.h"
 
 static double clampd(double x, double lo, double hi)
@@ -96,35 +97,18 @@ static double prob_at(const stn_head_out *o, double log_lambda, uint32_t p)
 	return stn__nn_sigmoid(o->s * (log_lambda - o->log_c - o->alpha * curve_log(p)));
 }
 
-/* e^x to about 1 ulp for x in [-708, 708] (the caller's guarantee), without a branch or a
- * call so that a loop over it vectorises: x = n ln 2 + r with |r| <= ln 2 / 2 (ln 2
- * split in two so the reduction is exact), e^r by its Taylor polynomial of degree 12
- * (truncation < 2e-16 relative), 2^n written into the exponent bits. */
-static inline double exp_in_range(double x)
+/* P(p) = 1 / (1 + e^(k log p - a)) with a = s (log lambda - log c) and k = s alpha, for a
+ * block of LANE_BLOCK consecutive p from their logs (lane_exp's error is about an ulp). */
+static inline void curve_block(lane_block *x, double k, double a)
 {
-	const double round_magic = 0x1.8p52, log2e = 0x1.71547652b82fep0;
-	const double ln2_hi = 0x1.62e42fee00000p-1, ln2_lo = 0x1.a39ef35793c76p-33;
-	double shifted = x * log2e + round_magic, n_d = shifted - round_magic;
-	uint64_t n_bits;
-	memcpy(&n_bits, &shifted, sizeof(n_bits));
-	double r = (x - n_d * ln2_hi) - n_d * ln2_lo;
-	double poly = 1.0 / 479001600.0;
-	static const double inv_fact[12] = {1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0,
-					    1.0 / 40320.0,    1.0 / 5040.0,    1.0 / 720.0,
-					    1.0 / 120.0,      1.0 / 24.0,      1.0 / 6.0,
-					    0.5,              1.0,             1.0};
-	for (int i = 0; i < 12; i++)
-		poly = poly * r + inv_fact[i];
-	/* The low bits of shifted hold n + 2^51 (two's complement): the exponent field is
-	 * n + 1023, in 2..2045 for x in range. */
-	uint64_t scale_bits = (n_bits - UINT64_C(0x4338000000000000) + 1023u) << 52;
-	double scale;
-	memcpy(&scale, &scale_bits, sizeof(scale));
-	return poly * scale;
+	for (int q = 0; q < 4; q++)
+		x->r[q] = k * x->r[q] - a;
+	lane_exp(x);
+	for (int q = 0; q < 4; q++)
+		x->r[q] = 1.0 / (1.0 + x->r[q]);
 }
 
-/* P(p) = 1 / (1 + e^(k log p - a)) with a = s (log lambda - log c) and k = s alpha, one
- * vectorisable exp per point. Used only where the logit is small enough that its rounding
+/* The curve by blocks of vectorised exps. Used only where the logit is small enough that its rounding
  * stays far below 1e-12; the curve is then made non-increasing, which the exact values are and
  * these are to an ulp. */
 __attribute__((target_clones("avx512f", "avx2", "default"))) static bool
@@ -136,8 +120,23 @@ curve_fast(const stn_head_out *o, double log_lambda, uint32_t p_max, double *cur
 		return false;
 	/* k >= 0, so the exponent runs from -a (p = 1) up to k log p_max - a: inside +-708. */
 	const double *log_p = log_table + 1;
-	for (uint32_t i = 0; i < p_max; i++)
-		curve[i] = 1.0 / (1.0 + exp_in_range(k * log_p[i] - a));
+	uint32_t i0 = 0;
+	lane_block x;
+	for (; i0 + LANE_BLOCK <= p_max; i0 += LANE_BLOCK) {
+		lane_load(&x, log_p + i0);
+		curve_block(&x, k, a);
+		lane_store(&x, curve + i0);
+	}
+	if (i0 < p_max) {
+		/* The last part block, padded with log 1. */
+		double part[LANE_BLOCK];
+		for (uint32_t j = 0; j < LANE_BLOCK; j++)
+			part[j] = i0 + j < p_max ? log_p[i0 + j] : 0.0;
+		lane_load(&x, part);
+		curve_block(&x, k, a);
+		lane_store(&x, part);
+		memcpy(curve + i0, part, (p_max - i0) * sizeof(double));
+	}
 	/* Rising steps are rare (an ulp where the exponent's reduction changes n): a vectorised
 	 * test first, the serial repair only when it finds one. */
 	int rises = 0;
