@@ -52,7 +52,8 @@ int cmd_serve(int argc, char **argv)
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.logger = stn__logger_default();
 	cfg.synchronous_full = true;
-	for (int i = 1; i < argc; i++) {
+	/* Every option but --help takes a value. */
+	for (int i = 1; i < argc; i += 2) {
 		const char *a = argv[i];
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -95,7 +96,6 @@ int cmd_serve(int argc, char **argv)
 		} else {
 			return stn_cli_usage_error("serve", "unexpected argument '%s'", a);
 		}
-		i++;
 	}
 	if (cfg.bind == NULL)
 		return stn_cli_usage_error("serve", "--bind is required");

@@ -10,6 +10,7 @@
 
 #include "alloc.h"
 #include "fileio.h"
+#include "jsonlex.h"
 #include "metrics_io.h"
 
 /* Per-operator fields, in the order of the CSV header of the brief. */
@@ -438,12 +439,10 @@ static stn_status parse_csv(const char *text, size_t len, builder *b, stn_errbuf
 
 /* ---- JSON ---------------------------------------------------------------------------- */
 
-/* A reader for exactly the metrics document: no tree, values are checked as they come, so
- * memory stays at the windows themselves. */
+/* A reader for exactly the metrics document over jsonlex's tokens: no tree, values are checked
+ * as they come, so memory stays at the windows themselves. */
 typedef struct jreader {
-	const char *s;
-	size_t len, pos;
-	size_t line, line_start;
+	stn_jlex lex;
 	stn_errbuf *eb;
 } jreader;
 
@@ -456,168 +455,74 @@ static stn_status jerr(jreader *r, const char *path, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	size_t col = r->pos - r->line_start + 1;
+	size_t line = r->lex.line, col = stn__jlex_col(&r->lex);
 	if (path == NULL) /* syntax: where in the text */
-		return stn__fail(r->eb, STN_EPROTO, "line %zu, column %zu: %s", r->line, col, msg);
-	return stn__fail(r->eb, STN_EVALUE, "%s (line %zu, column %zu): %s", path, r->line, col,
-			 msg);
-}
-
-static void jws(jreader *r)
-{
-	while (r->pos < r->len) {
-		char c = r->s[r->pos];
-		if (c == '\n') {
-			r->line++;
-			r->line_start = r->pos + 1;
-		} else if (c != ' ' && c != '\t' && c != '\r') {
-			return;
-		}
-		r->pos++;
-	}
+		return stn__fail(r->eb, STN_EPROTO, "line %zu, column %zu: %s", line, col, msg);
+	return stn__fail(r->eb, STN_EVALUE, "%s (line %zu, column %zu): %s", path, line, col, msg);
 }
 
 /* Next non-space character, or 0 at the end. */
 static char jpeek(jreader *r)
 {
-	jws(r);
-	return r->pos < r->len ? r->s[r->pos] : '\0';
+	return stn__jlex_peek(&r->lex);
+}
+
+static bool jend(const jreader *r)
+{
+	return stn__jlex_at_end(&r->lex);
 }
 
 static stn_status jexpect(jreader *r, char c)
 {
 	char got = jpeek(r);
-	if (r->pos >= r->len)
+	if (jend(r))
 		return jerr(r, NULL, "unexpected end of input, expected '%c'", c);
 	if (got != c)
 		return jerr(r, NULL, "expected '%c'", c);
-	r->pos++;
+	r->lex.pos++;
 	return STN_OK;
 }
 
-static int hexval(char c)
+/* A bounded buffer the lexer decodes a string into. */
+typedef struct jbuf {
+	char *out;
+	size_t len, cap;
+} jbuf;
+
+static const char *jbuf_put(void *ctx, const char *bytes, size_t n)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	jbuf *b = ctx;
+	if (n >= b->cap - b->len)
+		return "string too long";
+	memcpy(b->out + b->len, bytes, n);
+	b->len += n;
+	return NULL;
 }
 
-/* A string into out[cap] (UTF-8; \u escapes of the basic plane). */
+/* A string into out[cap], NUL-terminated. */
 static stn_status jstring(jreader *r, char *out, size_t cap)
 {
-	size_t o = 0;
-	stn_status st = jexpect(r, '"');
-	if (st != STN_OK)
-		return st;
-	for (;;) {
-		if (r->pos >= r->len)
-			return jerr(r, NULL, "unexpected end of input in a string");
-		unsigned char c = (unsigned char)r->s[r->pos++];
-		uint32_t cp = c;
-		if (c == '"')
-			break;
-		if (c < 0x20)
-			return jerr(r, NULL, "control character in a string");
-		if (c == '\\') {
-			if (r->pos >= r->len)
-				return jerr(r, NULL, "unexpected end of input in a string");
-			char e = r->s[r->pos++];
-			switch (e) {
-			case '"': cp = '"'; break;
-			case '\\': cp = '\\'; break;
-			case '/': cp = '/'; break;
-			case 'b': cp = '\b'; break;
-			case 'f': cp = '\f'; break;
-			case 'n': cp = '\n'; break;
-			case 'r': cp = '\r'; break;
-			case 't': cp = '\t'; break;
-			case 'u':
-				cp = 0;
-				for (int k = 0; k < 4; k++) {
-					int h = r->pos < r->len ? hexval(r->s[r->pos]) : -1;
-					if (h < 0)
-						return jerr(r, NULL, "bad \\u escape");
-					cp = cp * 16 + (uint32_t)h;
-					r->pos++;
-				}
-				if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF))
-					return jerr(r, NULL, "\\u escape of NUL or a surrogate");
-				break;
-			default:
-				return jerr(r, NULL, "bad escape '\\%c'", e);
-			}
-		}
-		/* cp < 0x80 or a raw byte of UTF-8 text (c >= 0x80, copied as it is) */
-		char enc[3];
-		size_t ne = 1;
-		if (c == '\\' && cp >= 0x800) {
-			enc[0] = (char)(0xE0 | (cp >> 12));
-			enc[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-			enc[2] = (char)(0x80 | (cp & 0x3F));
-			ne = 3;
-		} else if (c == '\\' && cp >= 0x80) {
-			enc[0] = (char)(0xC0 | (cp >> 6));
-			enc[1] = (char)(0x80 | (cp & 0x3F));
-			ne = 2;
-		} else {
-			enc[0] = (char)cp;
-		}
-		if (o + ne >= cap)
-			return jerr(r, NULL, "string longer than %zu bytes", cap - 1);
-		memcpy(out + o, enc, ne);
-		o += ne;
-	}
-	out[o] = '\0';
+	jbuf b = {out, 0, cap};
+	if (jpeek(r) != '"')
+		return jend(r) ? jerr(r, NULL, "unexpected end of input, expected '\"'")
+			       : jerr(r, NULL, "expected '\"'");
+	const char *why = stn__jlex_string(&r->lex, jbuf_put, &b);
+	if (why != NULL)
+		return jerr(r, NULL, "%s", why);
+	out[b.len] = '\0';
 	return STN_OK;
 }
 
-/* A JSON number (strict grammar). */
+/* A JSON number (strict grammar, finite). */
 static stn_status jnumber(jreader *r, const char *path, double *out)
 {
 	char c = jpeek(r);
-	if (r->pos >= r->len)
+	if (jend(r))
 		return jerr(r, NULL, "unexpected end of input, expected a number");
 	if (c != '-' && (c < '0' || c > '9'))
 		return jerr(r, path, "expected a number");
-	size_t i = r->pos;
-	if (r->s[i] == '-')
-		i++;
-	if (i >= r->len || r->s[i] < '0' || r->s[i] > '9')
-		return jerr(r, NULL, "bad number");
-	if (r->s[i] == '0')
-		i++;
-	else
-		while (i < r->len && r->s[i] >= '0' && r->s[i] <= '9')
-			i++;
-	if (i < r->len && r->s[i] == '.') {
-		i++;
-		if (i >= r->len || r->s[i] < '0' || r->s[i] > '9')
-			return jerr(r, NULL, "bad number");
-		while (i < r->len && r->s[i] >= '0' && r->s[i] <= '9')
-			i++;
-	}
-	if (i < r->len && (r->s[i] == 'e' || r->s[i] == 'E')) {
-		i++;
-		if (i < r->len && (r->s[i] == '+' || r->s[i] == '-'))
-			i++;
-		if (i >= r->len || r->s[i] < '0' || r->s[i] > '9')
-			return jerr(r, NULL, "bad number");
-		while (i < r->len && r->s[i] >= '0' && r->s[i] <= '9')
-			i++;
-	}
-	char tmp[64];
-	if (i - r->pos >= sizeof(tmp))
-		return jerr(r, path, "number too long");
-	memcpy(tmp, r->s + r->pos, i - r->pos);
-	tmp[i - r->pos] = '\0';
-	if (!parse_num(tmp, out))
-		return jerr(r, path, "number out of range");
-	r->pos = i;
-	return STN_OK;
+	const char *why = stn__jlex_number(&r->lex, out);
+	return why != NULL ? jerr(r, path, "%s", why) : STN_OK;
 }
 
 /* Iterates an object's members: call with *first = true; returns with *done or a key. */
@@ -629,24 +534,24 @@ static stn_status jmember(jreader *r, bool *first, bool *done, char *key, size_t
 	if (*first) {
 		*first = false;
 		if (c == '}') {
-			r->pos++;
+			r->lex.pos++;
 			*done = true;
 			return STN_OK;
 		}
 	} else {
 		if (c == '}') {
-			r->pos++;
+			r->lex.pos++;
 			*done = true;
 			return STN_OK;
 		}
-		if (r->pos >= r->len)
+		if (jend(r))
 			return jerr(r, NULL, "unexpected end of input in an object");
 		if (c != ',')
 			return jerr(r, NULL, "expected ',' or '}'");
-		r->pos++;
+		r->lex.pos++;
 	}
 	if (jpeek(r) != '"')
-		return r->pos >= r->len ? jerr(r, NULL, "unexpected end of input in an object")
+		return jend(r) ? jerr(r, NULL, "unexpected end of input in an object")
 					: jerr(r, NULL, "expected a member name");
 	st = jstring(r, key, cap);
 	if (st != STN_OK)
@@ -660,16 +565,16 @@ static stn_status jelement(jreader *r, bool *first, bool *done)
 	char c = jpeek(r);
 	*done = false;
 	if (c == ']') {
-		r->pos++;
+		r->lex.pos++;
 		*done = true;
 		return STN_OK;
 	}
-	if (r->pos >= r->len)
+	if (jend(r))
 		return jerr(r, NULL, "unexpected end of input in an array");
 	if (!*first) {
 		if (c != ',')
 			return jerr(r, NULL, "expected ',' or ']'");
-		r->pos++;
+		r->lex.pos++;
 		if (jpeek(r) == ']')
 			return jerr(r, NULL, "trailing comma");
 	}
@@ -688,9 +593,9 @@ static stn_status jop(jreader *r, builder *b, const char *wpath, size_t index)
 
 	snprintf(path, sizeof(path), "%s.ops[%zu]", wpath, index);
 	if (jpeek(r) != '{')
-		return r->pos >= r->len ? jerr(r, NULL, "unexpected end of input")
+		return jend(r) ? jerr(r, NULL, "unexpected end of input")
 					: jerr(r, path, "expected an object");
-	r->pos++;
+	r->lex.pos++;
 	for (;;) {
 		st = jmember(r, &first, &done, key, sizeof(key));
 		if (st != STN_OK || done)
@@ -749,13 +654,13 @@ static stn_status jwindow(jreader *r, builder *b, size_t index)
 	double number = (double)index + 1, dur = 0, lag = 0;
 	bool have_dur = false, have_lag = false;
 	stn_status st;
-	size_t ops_pos = 0, ops_line = 0, ops_line_start = 0;
+	stn_jlex ops_at = r->lex; /* where "ops" starts, once seen */
 
 	snprintf(path, sizeof(path), "windows[%zu]", index);
 	if (jpeek(r) != '{')
-		return r->pos >= r->len ? jerr(r, NULL, "unexpected end of input")
+		return jend(r) ? jerr(r, NULL, "unexpected end of input")
 					: jerr(r, path, "expected an object");
-	r->pos++;
+	r->lex.pos++;
 	/* "ops" may come before "window": remember where it starts and read it once the
 	 * window-level members are known (a second pass over the same text). */
 	for (;;) {
@@ -779,25 +684,23 @@ static stn_status jwindow(jreader *r, builder *b, size_t index)
 				return jerr(r, mpath, "member given twice");
 			have_ops = true;
 			if (jpeek(r) != '[')
-				return r->pos >= r->len ? jerr(r, NULL, "unexpected end of input")
+				return jend(r) ? jerr(r, NULL, "unexpected end of input")
 							: jerr(r, mpath, "expected an array");
-			ops_pos = r->pos;
-			ops_line = r->line;
-			ops_line_start = r->line_start;
+			ops_at = r->lex;
 			/* skip the array: brackets outside strings */
 			int depth = 0;
 			bool in_str = false;
 			for (;;) {
-				if (r->pos >= r->len)
+				if (jend(r))
 					return jerr(r, NULL, "unexpected end of input in %s", mpath);
-				char c = r->s[r->pos++];
+				char c = r->lex.s[r->lex.pos++];
 				if (c == '\n') {
-					r->line++;
-					r->line_start = r->pos;
+					r->lex.line++;
+					r->lex.line_start = r->lex.pos;
 				}
 				if (in_str) {
 					if (c == '\\')
-						r->pos += r->pos < r->len ? 1 : 0;
+						r->lex.pos += r->lex.pos < r->lex.len ? 1 : 0;
 					else if (c == '"')
 						in_str = false;
 				} else if (c == '"') {
@@ -833,10 +736,9 @@ static stn_status jwindow(jreader *r, builder *b, size_t index)
 	if (st != STN_OK)
 		return st;
 	/* second pass: the ops array, strictly */
-	size_t end_pos = r->pos, end_line = r->line, end_line_start = r->line_start;
-	r->pos = ops_pos + 1;
-	r->line = ops_line;
-	r->line_start = ops_line_start;
+	stn_jlex end = r->lex;
+	r->lex = ops_at;
+	r->lex.pos++;
 	first = true;
 	for (size_t i = 0;; i++) {
 		st = jelement(r, &first, &done);
@@ -848,24 +750,23 @@ static stn_status jwindow(jreader *r, builder *b, size_t index)
 		if (st != STN_OK)
 			return st;
 	}
-	r->pos = end_pos;
-	r->line = end_line;
-	r->line_start = end_line_start;
+	r->lex = end;
 	return close_window(b, path, r->eb);
 }
 
 static stn_status parse_json(const char *text, size_t len, builder *b, stn_errbuf *eb)
 {
-	jreader r = {.s = text, .len = len, .line = 1, .eb = eb};
+	jreader r = {.eb = eb};
+	stn__jlex_init(&r.lex, text, len);
 	char key[NAME_CAP];
 	bool first = true, done, have_windows = false;
 	stn_status st;
 
-	if (jpeek(&r) == '\0' && r.pos >= r.len)
+	if (jpeek(&r) == '\0' && jend(&r))
 		return stn__fail(eb, STN_EFIELD, "empty file");
 	if (jpeek(&r) != '{')
 		return jerr(&r, "(document)", "expected an object {\"windows\": [...]}");
-	r.pos++;
+	r.lex.pos++;
 	for (;;) {
 		st = jmember(&r, &first, &done, key, sizeof(key));
 		if (st != STN_OK)
@@ -878,9 +779,9 @@ static stn_status parse_json(const char *text, size_t len, builder *b, stn_errbu
 			return jerr(&r, "windows", "member given twice");
 		have_windows = true;
 		if (jpeek(&r) != '[')
-			return r.pos >= r.len ? jerr(&r, NULL, "unexpected end of input")
+			return jend(&r) ? jerr(&r, NULL, "unexpected end of input")
 					      : jerr(&r, "windows", "expected an array");
-		r.pos++;
+		r.lex.pos++;
 		bool efirst = true, edone;
 		for (size_t i = 0;; i++) {
 			st = jelement(&r, &efirst, &edone);
@@ -893,7 +794,7 @@ static stn_status parse_json(const char *text, size_t len, builder *b, stn_errbu
 				return st;
 		}
 	}
-	if (jpeek(&r) != '\0' || r.pos < r.len)
+	if (jpeek(&r) != '\0' || !jend(&r))
 		return jerr(&r, NULL, "text after the document");
 	if (!have_windows)
 		return jerr(&r, "(document)", "missing member 'windows'");

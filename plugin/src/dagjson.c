@@ -1,9 +1,8 @@
-/* dagjson: JSON text <-> stn_dag. A bounded recursive-descent parser builds a small value
- * tree (every node from one growing array, so releasing it is one free), then the tree is
+/* dagjson: JSON text <-> stn_dag. A bounded recursive-descent parser over jsonlex's tokens
+ * builds a small value tree (every node from one growing array, so releasing it is one free), then the tree is
  * walked into a DAG. The writer prints a fixed layout that the parser reads back exactly. */
 #include "dagjson.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -14,6 +13,7 @@
 
 #include "alloc.h"
 #include "fileio.h"
+#include "jsonlex.h"
 
 /* ---- value tree ---------------------------------------------------------------------- */
 
@@ -32,8 +32,7 @@ typedef struct jnode {
 } jnode;
 
 typedef struct jparser {
-	const char *s;
-	size_t len, pos, line, line_start;
+	stn_jlex lex;
 	jnode *nodes;
 	size_t n_nodes, cap_nodes;
 	char *pool;
@@ -54,9 +53,15 @@ static stn_status perr(jparser *p, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	p->st = stn__fail(p->eb, STN_EPROTO, "JSON line %zu, column %zu: %s", p->line,
-			  p->pos - p->line_start + 1, msg);
+	p->st = stn__fail(p->eb, STN_EPROTO, "JSON line %zu, column %zu: %s", p->lex.line,
+			  stn__jlex_col(&p->lex), msg);
 	return p->st;
+}
+
+/* A token the lexer refused: its reason, unless the pool ran out of memory first. */
+static stn_status lex_error(jparser *p, const char *why)
+{
+	return p->st != STN_OK ? p->st : perr(p, "%s", why);
 }
 
 static stn_status new_node(jparser *p, jtype t, size_t *idx)
@@ -78,13 +83,15 @@ static stn_status new_node(jparser *p, jtype t, size_t *idx)
 	*idx = p->n_nodes++;
 	memset(&p->nodes[*idx], 0, sizeof(jnode));
 	p->nodes[*idx].type = t;
-	p->nodes[*idx].line = p->line;
-	p->nodes[*idx].col = p->pos - p->line_start + 1;
+	p->nodes[*idx].line = p->lex.line;
+	p->nodes[*idx].col = stn__jlex_col(&p->lex);
 	return STN_OK;
 }
 
-static stn_status pool_put(jparser *p, const char *b, size_t n)
+/* The lexer's string sink: appends to the pool. */
+static const char *pool_put(void *ctx, const char *b, size_t n)
 {
+	jparser *p = ctx;
 	if (p->pool_len + n + 1 > p->pool_cap) {
 		size_t cap = p->pool_cap ? p->pool_cap : 256;
 		while (cap < p->pool_len + n + 1)
@@ -92,195 +99,28 @@ static stn_status pool_put(jparser *p, const char *b, size_t n)
 		char *q = stn__realloc(p->pool, cap);
 		if (q == NULL) {
 			p->st = stn__fail(p->eb, STN_ENOMEM, "out of memory parsing JSON");
-			return p->st;
+			return "out of memory";
 		}
 		p->pool = q;
 		p->pool_cap = cap;
 	}
 	memcpy(p->pool + p->pool_len, b, n);
 	p->pool_len += n;
-	return STN_OK;
+	return NULL;
 }
 
-static void skip_ws(jparser *p)
-{
-	while (p->pos < p->len) {
-		char c = p->s[p->pos];
-		if (c == '\n') {
-			p->line++;
-			p->line_start = p->pos + 1;
-		} else if (c != ' ' && c != '\t' && c != '\r') {
-			return;
-		}
-		p->pos++;
-	}
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static bool read_hex4(jparser *p, uint32_t *out)
-{
-	uint32_t v = 0;
-
-	if (p->len - p->pos < 4)
-		return false;
-	for (int i = 0; i < 4; i++) {
-		int h = hexval(p->s[p->pos + (size_t)i]);
-		if (h < 0)
-			return false;
-		v = v << 4 | (uint32_t)h;
-	}
-	p->pos += 4;
-	*out = v;
-	return true;
-}
-
-static stn_status put_utf8(jparser *p, uint32_t cp)
-{
-	char b[4];
-	size_t n;
-
-	if (cp < 0x80) {
-		b[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		b[0] = (char)(0xC0 | cp >> 6);
-		b[1] = (char)(0x80 | (cp & 0x3F));
-		n = 2;
-	} else if (cp < 0x10000) {
-		b[0] = (char)(0xE0 | cp >> 12);
-		b[1] = (char)(0x80 | (cp >> 6 & 0x3F));
-		b[2] = (char)(0x80 | (cp & 0x3F));
-		n = 3;
-	} else {
-		b[0] = (char)(0xF0 | cp >> 18);
-		b[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-		b[2] = (char)(0x80 | (cp >> 6 & 0x3F));
-		b[3] = (char)(0x80 | (cp & 0x3F));
-		n = 4;
-	}
-	return pool_put(p, b, n);
-}
-
-/* A string at p->pos (the opening quote); decoded into the pool. */
+/* A string at the cursor, decoded into the pool as a C string. */
 static stn_status parse_string(jparser *p, size_t *off, size_t *len)
 {
-	size_t start;
-
-	p->pos++;
-	start = p->pool_len;
-	while (p->pos < p->len) {
-		unsigned char c = (unsigned char)p->s[p->pos];
-		if (c == '"') {
-			p->pos++;
-			*off = start;
-			*len = p->pool_len - start;
-			return pool_put(p, "", 1); /* the terminating NUL: strings are C strings */
-		}
-		if (c < 0x20)
-			return perr(p, "control character in a string");
-		if (c != '\\') {
-			size_t run = p->pos;
-			while (run < p->len && p->s[run] != '"' && p->s[run] != '\\' &&
-			       (unsigned char)p->s[run] >= 0x20)
-				run++;
-			if (pool_put(p, p->s + p->pos, run - p->pos) != STN_OK)
-				return p->st;
-			p->pos = run;
-			continue;
-		}
-		p->pos++;
-		if (p->pos >= p->len)
-			break;
-		char e = p->s[p->pos++];
-		const char *simple = strchr("\"\\/bfnrt", e);
-		if (e != '\0' && simple != NULL) {
-			static const char out[] = "\"\\/\b\f\n\r\t";
-			if (pool_put(p, &out[simple - "\"\\/bfnrt"], 1) != STN_OK)
-				return p->st;
-			continue;
-		}
-		if (e != 'u')
-			return perr(p, "bad escape '\\%c' in a string", e);
-		uint32_t cp, lo;
-		if (!read_hex4(p, &cp))
-			return perr(p, "bad \\u escape");
-		if (cp >= 0xD800 && cp < 0xDC00) {
-			if (p->len - p->pos < 2 || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u')
-				return perr(p, "unpaired surrogate in a string");
-			p->pos += 2;
-			if (!read_hex4(p, &lo) || lo < 0xDC00 || lo > 0xDFFF)
-				return perr(p, "unpaired surrogate in a string");
-			cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-		} else if (cp >= 0xDC00 && cp < 0xE000) {
-			return perr(p, "unpaired surrogate in a string");
-		}
-		if (cp == 0)
-			return perr(p, "NUL character in a string");
-		if (put_utf8(p, cp) != STN_OK)
-			return p->st;
-	}
-	return perr(p, "unterminated string");
-}
-
-static stn_status parse_number(jparser *p, double *out)
-{
-	size_t i = p->pos;
-	char buf[64];
-
-	if (i < p->len && p->s[i] == '-')
-		i++;
-	if (i >= p->len || !(p->s[i] >= '0' && p->s[i] <= '9'))
-		return perr(p, "expected a value");
-	if (p->s[i] == '0' && i + 1 < p->len && p->s[i + 1] >= '0' && p->s[i + 1] <= '9')
-		return perr(p, "leading zero in a number");
-	while (i < p->len && p->s[i] >= '0' && p->s[i] <= '9')
-		i++;
-	if (i < p->len && p->s[i] == '.') {
-		i++;
-		if (i >= p->len || !(p->s[i] >= '0' && p->s[i] <= '9'))
-			return perr(p, "digits expected after '.'");
-		while (i < p->len && p->s[i] >= '0' && p->s[i] <= '9')
-			i++;
-	}
-	if (i < p->len && (p->s[i] == 'e' || p->s[i] == 'E')) {
-		i++;
-		if (i < p->len && (p->s[i] == '+' || p->s[i] == '-'))
-			i++;
-		if (i >= p->len || !(p->s[i] >= '0' && p->s[i] <= '9'))
-			return perr(p, "digits expected in an exponent");
-		while (i < p->len && p->s[i] >= '0' && p->s[i] <= '9')
-			i++;
-	}
-	if (i - p->pos >= sizeof(buf))
-		return perr(p, "number longer than %zu characters", sizeof(buf) - 1);
-	memcpy(buf, p->s + p->pos, i - p->pos);
-	buf[i - p->pos] = '\0';
-	errno = 0;
-	*out = strtod(buf, NULL);
-	if (!isfinite(*out))
-		return perr(p, "number out of range");
-	p->pos = i;
+	size_t start = p->pool_len;
+	const char *why = stn__jlex_string(&p->lex, pool_put, p);
+	if (why == NULL)
+		why = pool_put(p, "", 1); /* the terminating NUL */
+	if (why != NULL)
+		return lex_error(p, why);
+	*off = start;
+	*len = p->pool_len - start - 1;
 	return STN_OK;
-}
-
-static bool literal(jparser *p, const char *word)
-{
-	size_t n = strlen(word);
-
-	if (p->len - p->pos < n || memcmp(p->s + p->pos, word, n) != 0)
-		return false;
-	p->pos += n;
-	return true;
 }
 
 static stn_status parse_value(jparser *p, unsigned depth, size_t *idx);
@@ -304,45 +144,42 @@ static stn_status parse_container(jparser *p, unsigned depth, bool obj, size_t *
 	if (depth >= STN_DAGJSON_MAX_DEPTH) {
 		/* A limit, not a syntax error: STN_ETOOBIG as the header promises. */
 		p->st = stn__fail(p->eb, STN_ETOOBIG, "JSON line %zu, column %zu: nesting deeper "
-				  "than %u", p->line, p->pos - p->line_start + 1,
+				  "than %u", p->lex.line, stn__jlex_col(&p->lex),
 				  STN_DAGJSON_MAX_DEPTH);
 		return p->st;
 	}
 	if (new_node(p, obj ? J_OBJ : J_ARR, &self) != STN_OK)
 		return p->st;
 	*idx = self;
-	p->pos++;
-	skip_ws(p);
-	if (p->pos < p->len && p->s[p->pos] == close) {
-		p->pos++;
+	p->lex.pos++;
+	if (stn__jlex_peek(&p->lex) == close) {
+		p->lex.pos++;
 		return STN_OK;
 	}
 	for (;;) {
 		size_t koff = 0, klen = 0, child;
 
-		skip_ws(p);
 		if (obj) {
-			if (p->pos >= p->len || p->s[p->pos] != '"')
+			if (stn__jlex_peek(&p->lex) != '"')
 				return perr(p, "expected a member name in quotes");
 			if (parse_string(p, &koff, &klen) != STN_OK)
 				return p->st;
-			skip_ws(p);
-			if (p->pos >= p->len || p->s[p->pos] != ':')
+			if (stn__jlex_peek(&p->lex) != ':')
 				return perr(p, "expected ':' after a member name");
-			p->pos++;
+			p->lex.pos++;
 		}
 		if (parse_value(p, depth + 1, &child) != STN_OK)
 			return p->st;
 		p->nodes[child].key_off = koff;
 		p->nodes[child].key_len = klen;
 		link_child(p, self, &last, child);
-		skip_ws(p);
-		if (p->pos < p->len && p->s[p->pos] == ',') {
-			p->pos++;
+		char c = stn__jlex_peek(&p->lex);
+		if (c == ',') {
+			p->lex.pos++;
 			continue;
 		}
-		if (p->pos < p->len && p->s[p->pos] == close) {
-			p->pos++;
+		if (c == close) {
+			p->lex.pos++;
 			return STN_OK;
 		}
 		return perr(p, obj ? "expected ',' or '}'" : "expected ',' or ']'");
@@ -351,10 +188,9 @@ static stn_status parse_container(jparser *p, unsigned depth, bool obj, size_t *
 
 static stn_status parse_value(jparser *p, unsigned depth, size_t *idx)
 {
-	skip_ws(p);
-	if (p->pos >= p->len)
+	char c = stn__jlex_peek(&p->lex);
+	if (stn__jlex_at_end(&p->lex))
 		return perr(p, "unexpected end of input");
-	char c = p->s[p->pos];
 	if (c == '{' || c == '[')
 		return parse_container(p, depth, c == '{', idx);
 	if (c == '"') {
@@ -367,24 +203,23 @@ static stn_status parse_value(jparser *p, unsigned depth, size_t *idx)
 		p->nodes[n].str_len = len;
 		return STN_OK;
 	}
-	if (literal(p, "true")) {
+	if (stn__jlex_literal(&p->lex, "true")) {
 		if (new_node(p, J_BOOL, idx) != STN_OK)
 			return p->st;
 		p->nodes[*idx].b = true;
 		return STN_OK;
 	}
-	if (literal(p, "false"))
+	if (stn__jlex_literal(&p->lex, "false"))
 		return new_node(p, J_BOOL, idx);
-	if (literal(p, "null"))
+	if (stn__jlex_literal(&p->lex, "null"))
 		return new_node(p, J_NULL, idx);
+	if (c != '-' && !(c >= '0' && c <= '9'))
+		return perr(p, "expected a value");
 	if (new_node(p, J_NUM, idx) != STN_OK)
 		return p->st;
 	size_t n = *idx;
-	double v = 0.0;
-	if (parse_number(p, &v) != STN_OK)
-		return p->st;
-	p->nodes[n].num = v;
-	return STN_OK;
+	const char *why = stn__jlex_number(&p->lex, &p->nodes[n].num);
+	return why != NULL ? lex_error(p, why) : STN_OK;
 }
 
 /* ---- tree -> DAG --------------------------------------------------------------------- */
@@ -672,14 +507,12 @@ stn_status stn__dagjson_parse(const char *text, size_t len, stn_dag *out, stn_er
 	if (text == NULL && len > 0)
 		return stn__fail(eb, STN_EINVAL, "no JSON text");
 	memset(&p, 0, sizeof(p));
-	p.s = text;
-	p.len = len;
-	p.line = 1;
+	stn__jlex_init(&p.lex, text, len);
 	p.eb = eb;
 	st = parse_value(&p, 0, &root);
 	if (st == STN_OK) {
-		skip_ws(&p);
-		if (p.pos != p.len)
+		(void)stn__jlex_peek(&p.lex);
+		if (!stn__jlex_at_end(&p.lex))
 			st = perr(&p, "unexpected text after the document");
 	}
 	if (st == STN_OK) {
