@@ -120,8 +120,9 @@ static void send_msg(stn_endpoint *ep, const peer_id *to, const stn_msg *m)
 	stn__free(buf);
 }
 
-static void send_error(stn_endpoint *ep, const peer_id *to, stn_status code, uint64_t id,
-		       const char *jobid, const char *text)
+/* An ERROR reply as such; send_error for one that reports a fault. */
+static void send_error_reply(stn_endpoint *ep, const peer_id *to, stn_status code, uint64_t id,
+			     const char *jobid, const char *text)
 {
 	stn_msg m;
 
@@ -134,10 +135,17 @@ static void send_error(stn_endpoint *ep, const peer_id *to, stn_status code, uin
 	m.u.error.id = id;
 	if (jobid != NULL)
 		snprintf(m.u.error.job, sizeof(m.u.error.job), "%s", jobid);
+	send_msg(ep, to, &m);
+}
+
+/* An ERROR reply to a bad or refused request: counted and logged. */
+static void send_error(stn_endpoint *ep, const peer_id *to, stn_status code, uint64_t id,
+		       const char *jobid, const char *text)
+{
 	atomic_fetch_add(&ep->st_errors, 1);
 	STN_LOGW(&ep->lg, "error %s to client%s%s: %s", stn__status_name(code),
 		 jobid != NULL && jobid[0] ? " of job " : "", jobid != NULL ? jobid : "", text);
-	send_msg(ep, to, &m);
+	send_error_reply(ep, to, code, id, jobid, text);
 }
 
 static stn_status queue_reply(stn_endpoint *ep, const peer_id *to, const stn_msg *m)
@@ -700,7 +708,10 @@ static void on_query(stn_endpoint *ep, const peer_id *from, const stn_msg_query 
 		job *j = find_job(ep, q->job);
 
 		if (j == NULL) {
-			send_error(ep, from, STN_EJOB, q->id, q->job, "unknown job");
+			/* The answer, not a fault: a job's other workers ask until its first one
+			 * has registered it. */
+			STN_LOGD(&ep->lg, "QUERY for job %s: not registered", q->job);
+			send_error_reply(ep, from, STN_EJOB, q->id, q->job, "unknown job");
 			return;
 		}
 		snprintf(m.u.status.job, sizeof(m.u.status.job), "%s", j->id);

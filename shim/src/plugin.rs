@@ -516,7 +516,8 @@ impl ServeConfig {
 pub struct ServeStats {
     /// Messages received.
     pub messages: u64,
-    /// ERROR replies sent.
+    /// ERROR replies to faulty or refused requests (not the EJOB answer to a QUERY for a job
+    /// not yet registered).
     pub errors: u64,
     /// Jobs registered.
     pub jobs: u64,

@@ -124,7 +124,8 @@ pub struct stn_serve_stats {
     pub struct_size: u32,
     /// Messages received.
     pub messages: u64,
-    /// ERROR replies sent.
+    /// ERROR replies to faulty or refused requests (not the EJOB answer to a QUERY for a job
+    /// not yet registered).
     pub errors: u64,
     /// Jobs registered.
     pub jobs: u64,

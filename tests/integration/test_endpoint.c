@@ -582,6 +582,23 @@ static void test_hostile_input(void **state)
 	expect(bad, STN_MSG_STATUS, &r);
 	assert_int_equal(r.u.status.id, 99);
 	stn__msg_free(&r);
+	/* A job not registered (yet) is answered EJOB, and that answer is no fault. */
+	{
+		stn_serve_stats before, after;
+
+		stn__endpoint_stats(ep, &before);
+		m.u.query.id = 100;
+		snprintf(m.u.query.job, sizeof(m.u.query.job), "not-yet");
+		send_ok(bad, &m);
+		expect(bad, STN_MSG_ERROR, &r);
+		assert_int_equal(r.u.error.code, STN_EJOB);
+		assert_int_equal(r.u.error.id, 100);
+		assert_string_equal(r.u.error.job, "not-yet");
+		stn__msg_free(&r);
+		stn__endpoint_stats(ep, &after);
+		assert_true(after.errors == before.errors);
+		assert_true(after.messages > before.messages);
+	}
 
 	pthread_join(good, NULL);
 	assert_int_equal(jr.acks, N_WINDOWS * 2);

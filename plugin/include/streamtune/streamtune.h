@@ -111,7 +111,8 @@ typedef struct stn_serve_config {
 typedef struct stn_serve_stats {
 	uint32_t struct_size;
 	uint64_t messages;     /* messages received */
-	uint64_t errors;       /* ERROR replies sent */
+	uint64_t errors;       /* ERROR replies to faulty or refused requests (not the EJOB
+	                          answer to a QUERY for a job not yet registered) */
 	uint64_t jobs;         /* jobs registered */
 	uint64_t windows;      /* windows committed to the history */
 	uint64_t rows;         /* operator-instance rows ingested */
