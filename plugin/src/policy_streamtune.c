@@ -49,6 +49,7 @@ typedef struct st_op {
 	int8_t last_dir;         /* +1 / -1: last move at this rate, 0 none */
 	uint8_t reversals;       /* direction changes at this rate */
 	uint32_t at_par, windows_at_par; /* the latest parallelism and its windows so far */
+	double rate_in, prev_rate_in;    /* input rate of the latest window and the one before */
 	uint32_t hot_streak;     /* consecutive key-bound windows */
 	uint32_t cool_streak;    /* consecutive unsaturated, balanced windows */
 	bool keyed;              /* key-bound: sized on its mean load (see key_bound) */
@@ -246,6 +247,10 @@ fail_policy:
  * staircase of scale-downs (Q1: 8 -> 7 -> 6). */
 #define ST_PRIOR_HUBER 1.0
 
+/* How far a window's input rate may be from the window's before for its busy fractions to
+ * bound a scale-down. */
+#define ST_STEADY 0.1
+
 /* The prior's weight on delta at delta = d: rd within ST_PRIOR_HUBER, falling as 1/|d| beyond
  * (the reweighted least-squares form of the Huber penalty). */
 static double prior_weight(double rd, double d)
@@ -383,6 +388,16 @@ static bool key_bound(const stn_op_window *ow, uint32_t par)
 	return excess >= ST_HOT_MIN && excess >= ST_HOT_SHARE * work_instances(ow, par);
 }
 
+/* The hottest instance's busy fraction at parallelism want, from a window at par: its excess
+ * over an even share stays, the even share grows as (par/want)^alpha. */
+static double busy_at(const stn_op_window *ow, uint32_t par, uint32_t want, double alpha)
+{
+	double busy = ow->busy_max > 1.0 ? 1.0 : ow->busy_max;
+	double hot_part = fmax(0.0, hot_excess(ow, par));
+	double share = fmax(0.0, busy - hot_part);
+	return hot_part + share * pow((double)par / want, alpha);
+}
+
 /* Whether the operator counts as key-bound in this window: it is, or it is keyed. Two
  * key-bound windows in a row make an operator keyed; it stays keyed (a saturated hottest
  * instance hides the excess, and a hot key that moves between instances within a window
@@ -460,6 +475,8 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 		st_op *o = &p->op[v];
 		uint32_t par = ow->parallelism ? ow->parallelism : p->job.cur[v];
 		double lambda = p->job.lambda[v];
+		o->prev_rate_in = o->rate_in;
+		o->rate_in = ow->rate_in;
 		p->hot[v] = track_key_bound(o, ow, par);
 		/* A key-bound operator's saturation is its hot key's: no bound on p. */
 		if (ow->label == STN_LABEL_BOTTLENECK && !p->hot[v]) {
@@ -560,14 +577,21 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 			/* Down at most to where the hottest instance stays under idle_busy; at
 			 * least L + 1; never while a queue drains or it or anything upstream is a
 			 * bottleneck. */
-			double busy = ow->busy_max > 1.0 ? 1.0 : ow->busy_max;
 			uint32_t seen = !hot ? observations_at(o, cur)
 				      : o->at_par == cur ? o->windows_at_par : 0;
 			/* One move, not a staircase as the fit's confidence grows: after three
 			 * windows at the current setting, straight to the model's target at the
 			 * sharpness the noise floor allows; the measured busy bounds it. A
 			 * key-bound operator's target is its mean load's. */
-			if (p->blocked[v] || cap || draining || seen < 3 || o->raised_after_down) {
+			/* A window whose input moved more than ST_STEADY from the one before is a
+			 * transition (the rate just changed): its busy says little of the load to
+			 * come (Q2's first window after a step down had 7509 records/s in, the
+			 * next ones 5300, and it lowered 9 -> 6, then 6 -> 5). Compared with the
+			 * window before, not with the target, which a wrong source rate would put
+			 * out of reach for good. */
+			bool steady = fabs(ow->rate_in - o->prev_rate_in) <= ST_STEADY * o->prev_rate_in;
+			if (p->blocked[v] || cap || draining || seen < 3 || o->raised_after_down ||
+			    !steady) {
 				want = cur;
 			} else if (!hot) {
 				stn_head_out settled = h;
@@ -578,13 +602,9 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 					want = target > o->lo ? target : o->lo + 1;
 				want = stn__policy_clamp(&p->job, v, want);
 			}
-			/* The hottest instance at want: its excess over an even share stays, the
-			 * even share grows as (cur/want)^alpha. (A key-bound operator's hottest
-			 * instance stays hot whatever p.) */
-			double hot_part = fmax(0.0, hot_excess(ow, par));
-			double share = fmax(0.0, busy - hot_part);
+			/* (A key-bound operator's hottest instance stays hot whatever p.) */
 			while (!hot && want < cur &&
-			       hot_part + share * pow((double)cur / want, o->alpha) > p->idle_busy)
+			       busy_at(ow, par, want, o->alpha) > p->idle_busy)
 				want++;
 		}
 		if (want != cur) {

@@ -452,6 +452,59 @@ static void test_streamtune_wrong_prior_one_step(void **state)
 	stn__model_fini(&m);
 }
 
+/* One window of the chain's middle operator at input rate `in` and parallelism par, its
+ * instances serving 1500 records/s each, the hottest 6 % above the mean. */
+static void served_at(stn_window *w, double in, uint32_t par)
+{
+	double mean = fmin(1.0, in / (par * 1500.0));
+	set_op(w, 0, in, in, 0.1);
+	set_op(w, 1, in, in, mean);
+	set_op(w, 2, in, in, 0.1);
+	w->ops[1].busy_max = fmin(1.0, 1.06 * mean);
+	w->ops[1].parallelism = w->ops[1].n_inst = par;
+}
+
+/* After a step down of the rate, the window in between (half old, half new input) does not
+ * bound the scale-down: one move from 9 to 5 once the input is steady (5: hottest at 0.75;
+ * 4 would be 0.94), not 9 -> 6 from the transition and 6 -> 5 after it. */
+static void test_streamtune_waits_out_transition(void **state)
+{
+	(void)state;
+	double sel[3] = {1.0, 1.0, 1.0};
+	uint32_t p[3] = {1, 9, 1};
+	stn_dag d;
+	chain(&d, 3, 10600.0, sel, p, STN_PART_HASH);
+	stn_window w;
+	window_of(&w, &d, 1000);
+	const stn_policy_vtable *vt = stn__policy_find("streamtune");
+	stn_policy *pol = streamtune_flat_prior(&d);
+	stn_errbuf eb = {{0}};
+	stn_decision dec;
+	assert_int_equal(stn__decision_init(&dec, 3), STN_OK);
+	uint32_t par = 9, decisions = 0;
+	for (int i = 0; i < 24; i++) {
+		bool decided = false;
+		if (i == 8) {
+			d.ops[0].source_rate = 5300.0;
+			assert_int_equal(vt->on_rates(pol, &d, &eb), STN_OK);
+		}
+		served_at(&w, i < 8 ? 10600.0 : i == 8 ? 7509.0 : 5300.0, par);
+		assert_int_equal(vt->on_window(pol, &w, &dec, &decided, &eb), STN_OK);
+		if (decided && dec.parallelism[1] != par) {
+			par = dec.parallelism[1];
+			decisions++;
+		}
+		if (i == 7)
+			assert_int_equal(decisions, 0); /* 9 is right for 10600/s */
+	}
+	assert_int_equal(par, 5);
+	assert_int_equal(decisions, 1);
+	vt->destroy(pol);
+	stn__decision_fini(&dec);
+	stn__window_fini(&w);
+	stn__dag_fini(&d);
+}
+
 /* Safety checks from the outside, per decision. */
 typedef struct safety {
 	const stn_dag *dag;
@@ -834,6 +887,7 @@ int main(void)
 		cmocka_unit_test(test_streamtune_key_bound),
 		cmocka_unit_test(test_streamtune_blocks_downstream_only),
 		cmocka_unit_test(test_streamtune_wrong_prior_one_step),
+		cmocka_unit_test(test_streamtune_waits_out_transition),
 		cmocka_unit_test(test_safety_random_jobs),
 		cmocka_unit_test(test_explore_bounds),
 		cmocka_unit_test(test_explore_period_determinism),
