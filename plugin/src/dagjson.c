@@ -1,6 +1,7 @@
 /* dagjson: JSON text <-> stn_dag. A bounded recursive-descent parser over jsonlex's tokens
- * builds a small value tree (every node from one growing array, so releasing it is one free), then the tree is
- * walked into a DAG. The writer prints a fixed layout that the parser reads back exactly. */
+ * builds a small value tree (every node from one growing array, so releasing it is one free),
+ * then the tree is walked into a DAG. The writer prints a fixed layout that the parser reads
+ * back exactly. */
 #include "dagjson.h"
 
 #include <math.h>

@@ -108,9 +108,9 @@ static inline void curve_block(lane_block *x, double k, double a)
 		x->r[q] = 1.0 / (1.0 + x->r[q]);
 }
 
-/* The curve by blocks of vectorised exps. Used only where the logit is small enough that its rounding
- * stays far below 1e-12; the curve is then made non-increasing, which the exact values are and
- * these are to an ulp. */
+/* The curve by blocks of vectorised exps. Used only where the logit is small enough that its
+ * rounding stays far below 1e-12; the curve is then made non-increasing, which the exact values
+ * are and these are to an ulp. */
 __attribute__((target_clones("avx512f", "avx2", "default"))) static bool
 curve_fast(const stn_head_out *o, double log_lambda, uint32_t p_max, double *curve)
 {
