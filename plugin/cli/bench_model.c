@@ -60,14 +60,13 @@ int bench_predict(const stn_bench_opts *opts)
 		size_t ops = sizes[si];
 		stn_dag d;
 		layered_dag(&d, ops, &r);
-		double *z = stn__malloc_array(ops * cfg.width, sizeof(double));
 		double *curve = stn__malloc_array(ops * 64, sizeof(double));
 		double *lat = stn__malloc_array(iters, sizeof(double));
 		uint32_t *pstar = stn__malloc_array(ops, sizeof(uint32_t));
 		double *lr = stn__malloc_array(ops, sizeof(double));
 		double *x = stn__malloc_array(ops * STN_GNN_FEAT_DIM, sizeof(double));
 		stn_head_out *heads = stn__malloc_array(ops, sizeof(stn_head_out));
-		if (z == NULL || curve == NULL || lat == NULL || pstar == NULL || lr == NULL ||
+		if (curve == NULL || lat == NULL || pstar == NULL || lr == NULL ||
 		    x == NULL || heads == NULL || stn__gnn_features(&d, x, lr) != STN_OK) {
 			rc = stn_cli_error("bench predict", "setup failed");
 			goto next_size;
@@ -84,8 +83,7 @@ int bench_predict(const stn_bench_opts *opts)
 				rc = stn_cli_error("bench predict", "encoder failed");
 				goto next_size;
 			}
-			memcpy(z, cache.h[cfg.layers], ops * cfg.width * sizeof(double));
-			stn__head_eval_rows(&n, z, ops, 0.0, heads);
+			stn__head_eval_rows(&n, cache.h[cfg.layers], ops, 0.0, heads);
 			for (size_t v = 0; v < ops; v++) {
 				stn__head_curve(&heads[v], lr[v], 64, curve + v * 64);
 				pstar[v] = stn__head_min_parallelism(&heads[v], lr[v], 0.5, 64);
@@ -105,7 +103,6 @@ int bench_predict(const stn_bench_opts *opts)
 		if (!(sink == sink))
 			rc = 1;
 next_size:
-		stn__free(z);
 		stn__free(curve);
 		stn__free(lat);
 		stn__free(pstar);

@@ -59,7 +59,6 @@ struct stn_policy {
 	stn_policy_job job;
 	st_op *op;
 	uint32_t *next, *ds2;
-	uint32_t *order;         /* the DAG's topological order */
 	bool *hot, *blocked;     /* per window: key-bound; at or behind a bottleneck */
 	bool have_prior;
 	char no_model_why[96];
@@ -145,7 +144,6 @@ static void st_destroy(stn_policy *p)
 	stn__free(p->op);
 	stn__free(p->next);
 	stn__free(p->ds2);
-	stn__free(p->order);
 	stn__free(p->hot);
 	stn__free(p->blocked);
 	stn__policy_job_fini(&p->job);
@@ -184,16 +182,10 @@ static stn_status st_create(const stn_dag *dag, const stn_policy_option *opts, s
 	p->op = stn__calloc(n, sizeof(*p->op));
 	p->next = stn__malloc_array(n, sizeof(*p->next));
 	p->ds2 = stn__malloc_array(n, sizeof(*p->ds2));
-	p->order = stn__malloc_array(n, sizeof(*p->order));
 	p->hot = stn__calloc(n, sizeof(*p->hot));
 	p->blocked = stn__calloc(n, sizeof(*p->blocked));
-	if (!p->op || !p->next || !p->ds2 || !p->order || !p->hot || !p->blocked) {
+	if (!p->op || !p->next || !p->ds2 || !p->hot || !p->blocked) {
 		st = stn__fail(eb, STN_ENOMEM, "streamtune: out of memory");
-		goto fail_arrays;
-	}
-	st = stn__dag_topo_order(&p->job.dag, p->order);
-	if (st != STN_OK) {
-		stn__fail(eb, st, "streamtune: the DAG has no topological order");
 		goto fail_arrays;
 	}
 	p->tau = tau;
@@ -430,16 +422,16 @@ static bool track_key_bound(st_op *o, const stn_op_window *ow, uint32_t par)
  * their windows understate the load they will get, so they must not scale down. */
 static void mark_blocked(stn_policy *p, const stn_window *w)
 {
-	const stn_dag *d = &p->job.dag;
-	for (size_t v = 0; v < d->n_ops; v++)
+	const stn_policy_job *j = &p->job;
+	size_t n = j->dag.n_ops;
+	for (size_t v = 0; v < n; v++)
 		p->blocked[v] = w->ops[v].label == STN_LABEL_BOTTLENECK && !p->hot[v];
-	for (size_t i = 0; i < d->n_ops; i++) {
-		uint32_t v = p->order[i];
+	for (size_t i = 0; i < n; i++) {
+		uint32_t v = j->order[i];
 		if (!p->blocked[v])
 			continue;
-		for (size_t e = 0; e < d->n_edges; e++)
-			if (d->edges[e].from == v)
-				p->blocked[d->edges[e].to] = true;
+		for (size_t e = j->succ_start[v]; e < j->succ_start[v + 1]; e++)
+			p->blocked[j->succ[e]] = true;
 	}
 }
 
@@ -582,13 +574,12 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 			/* One move, not a staircase as the fit's confidence grows: after three
 			 * windows at the current setting, straight to the model's target at the
 			 * sharpness the noise floor allows; the measured busy bounds it. A
-			 * key-bound operator's target is its mean load's. */
-			/* A window whose input moved more than ST_STEADY from the one before is a
-			 * transition (the rate just changed): its busy says little of the load to
-			 * come (Q2's first window after a step down had 7509 records/s in, the
-			 * next ones 5300, and it lowered 9 -> 6, then 6 -> 5). Compared with the
-			 * window before, not with the target, which a wrong source rate would put
-			 * out of reach for good. */
+			 * key-bound operator's target is its mean load's. Not from a window whose
+			 * input moved more than ST_STEADY from the one before: a transition (the
+			 * rate just changed) says little of the load to come (Q2's first window
+			 * after a step down had 7509 records/s in, the next ones 5300, and it
+			 * lowered 9 -> 6, then 6 -> 5). Compared with the window before, not with
+			 * the target, which a wrong source rate would put out of reach for good. */
 			bool steady = fabs(ow->rate_in - o->prev_rate_in) <= ST_STEADY * o->prev_rate_in;
 			if (p->blocked[v] || cap || draining || seen < 3 || o->raised_after_down ||
 			    !steady) {
