@@ -221,6 +221,14 @@ pub fn run(cfg: &RunConfig, progress: Option<ProgressFn>) -> Result<RunRecord, S
             ..Default::default()
         });
     }
+    for &name in cfg.query.local_combiners() {
+        tuner_config = tuner_config.hint(OperatorHint {
+            name: name.into(),
+            kind: Some(OpKind::Aggregate),
+            stateful: Some(false),
+            ..Default::default()
+        });
+    }
     tuner_config.tuned_only = true;
     tuner_config.log = Some(Arc::new(|line: &str| eprintln!("  [shim] {line}")));
     let tuner = StreamTune::new(tuner_config);

@@ -34,6 +34,10 @@ pub const Q6_LAST: usize = 10;
 /// Q3: the states of interest and the category.
 pub const Q3_STATES: [&str; 3] = ["OR", "ID", "CA"];
 pub const Q3_CATEGORY: u64 = 10;
+/// Names of the local pre-aggregations in front of Q3's, Q5's and Q8's keyed operators.
+const Q3_COMBINER: &str = "group-by-seller";
+const Q5_COMBINER: &str = "pre-count";
+const Q8_COMBINER: &str = "distinct-sellers";
 /// Q2: auctions selected.
 pub const Q2_MODULUS: u64 = 123;
 
@@ -147,6 +151,17 @@ impl Query {
             Query::Q0 | Query::Q1 | Query::Q2 | Query::Q5 | Query::Q7 => &["bid-source"],
             Query::Q3 | Query::Q8 => &["auction-source", "person-source"],
             Query::Q4 | Query::Q6 => &["auction-source", "bid-source"],
+        }
+    }
+
+    /// Its local pre-aggregations (see `combine_local`): untuned, but registered with the
+    /// tuner, which sizes the operators after them on the records they let through.
+    pub fn local_combiners(self) -> &'static [&'static str] {
+        match self {
+            Query::Q3 => &[Q3_COMBINER],
+            Query::Q5 => &[Q5_COMBINER],
+            Query::Q8 => &[Q8_COMBINER],
+            _ => &[],
         }
     }
 
@@ -523,7 +538,7 @@ fn q3<'s>(
     // The hot seller's auctions probe the join once per worker and time, as one record.
     let by_seller = combine_local(
         auctions,
-        "group-by-seller",
+        Q3_COMBINER,
         |a: &Auction| a.seller,
         |a| SellerAuctions {
             seller: a.seller,
@@ -682,7 +697,7 @@ fn q5<'s>(
 ) -> StreamVec<'s, u64, Row> {
     let partial_counts = combine_local(
         src.bids,
-        "pre-count",
+        Q5_COMBINER,
         |b: &Bid| (b.auction, b.date_time / Q5_SLIDE_MS),
         |b| SliceCount {
             auction: b.auction,
@@ -862,7 +877,7 @@ fn q8<'s>(
     // worker and time is enough.
     let sellers = combine_local(
         src.auctions,
-        "distinct-sellers",
+        Q8_COMBINER,
         |a: &Auction| (a.seller, a.date_time / TUMBLE_MS),
         |a| a,
         |_, _| {},

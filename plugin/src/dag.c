@@ -279,7 +279,22 @@ stn_status stn__dag_validate(const stn_dag *d, stn_errbuf *eb)
 	return STN_OK;
 }
 
+static stn_status propagate(const stn_dag *d, const double *selectivity, double *out_in,
+			    double *out_out);
+
 stn_status stn__dag_propagate_rates(const stn_dag *d, double *out_in, double *out_out)
+{
+	return propagate(d, NULL, out_in, out_out);
+}
+
+stn_status stn__dag_propagate_observed(const stn_dag *d, const double *selectivity,
+				       double *out_in)
+{
+	return propagate(d, selectivity, out_in, NULL);
+}
+
+static stn_status propagate(const stn_dag *d, const double *selectivity, double *out_in,
+			    double *out_out)
 {
 	uint32_t *order;
 	double *rout;
@@ -303,7 +318,7 @@ stn_status stn__dag_propagate_rates(const stn_dag *d, double *out_in, double *ou
 		for (uint32_t j = in_edges.start[v]; j < in_edges.start[v + 1]; j++)
 			in += rout[d->edges[in_edges.edge[j]].from];
 		out_in[v] = in;
-		rout[v] = in * d->ops[v].selectivity;
+		rout[v] = in * (selectivity ? selectivity[v] : d->ops[v].selectivity);
 	}
 	if (out_out != NULL)
 		memcpy(out_out, rout, d->n_ops * sizeof(double));

@@ -104,6 +104,11 @@ stn_status stn__dag_topo_order(const stn_dag *d, uint32_t *order);
  * NULL). Graph must be valid. */
 stn_status stn__dag_propagate_rates(const stn_dag *d, double *out_in, double *out_out);
 
+/* The same with a selectivity per operator in place of the graph's, such as the ones a window
+ * observed (out / in): the targets of operators behind a reduction the graph does not know. */
+stn_status stn__dag_propagate_observed(const stn_dag *d, const double *selectivity,
+				       double *out_in);
+
 /* Content hash of the structure: ids, names, kinds, stateful flags, selectivities, edges and
  * partitioning in the order given; not rates, parallelism or p_max, which change at run time.
  * Identifies a DAG version in the history. FNV-1a 64. */

@@ -1,6 +1,7 @@
 #include "endpoint.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -58,7 +59,6 @@ typedef struct job {
 	stn_policy *pol;
 	uint32_t *decided_p;        /* parallelism of the last decision, applied on its ACK */
 	stn_labeller lab;
-	double *target_in;          /* target input rate per operator, from the source rates */
 	open_window open[MAX_OPEN_WINDOWS];
 } job;
 
@@ -230,19 +230,41 @@ static void job_free(job *j)
 		j->pv->destroy(j->pol);
 	stn__free(j->decided_p);
 	stn__label_fini(&j->lab);
-	stn__free(j->target_in);
 	stn__dag_fini(&j->dag);
 	stn__free(j);
 }
 
-/* Sets the window's bottleneck labels; a window the labeller cannot read stays unlabelled. */
+/* Sets the window's bottleneck labels; a window the labeller cannot read stays unlabelled.
+ * Targets come from the source rates through the selectivities the window observed (out / in,
+ * the registered one where nothing came in), as DS2 propagates them: the registered
+ * selectivities are hints at best, and an engine may register a reduction (a pre-aggregation)
+ * without one, which would leave every operator behind it short of its target for good. */
 static void label_window(stn_endpoint *ep, job *j, stn_window *w)
 {
 	stn_errbuf eb = {{0}};
+	size_t n = j->dag.n_ops;
+	double *sel = stn__malloc_array(n, sizeof(double));
+	double *target = stn__malloc_array(n, sizeof(double));
+	stn_status rv = STN_ENOMEM;
 
-	if (stn__label_window(&j->lab, &j->dag, j->target_in, w, &eb) != STN_OK)
+	if (sel != NULL && target != NULL && w->n_ops == n) {
+		for (size_t v = 0; v < n; v++) {
+			const stn_op_window *o = &w->ops[v];
+			sel[v] = o->rate_in > 1e-9 && isfinite(o->rate_out) && o->rate_out >= 0
+					 ? o->rate_out / o->rate_in
+					 : j->dag.ops[v].selectivity;
+		}
+		rv = stn__dag_propagate_observed(&j->dag, sel, target);
+	}
+	if (rv == STN_OK)
+		rv = stn__label_window(&j->lab, &j->dag, target, w, &eb);
+	else
+		snprintf(eb.text, sizeof(eb.text), "no targets: %s", stn__strerror(rv));
+	if (rv != STN_OK)
 		STN_LOGW(&ep->lg, "job %s: window %llu not labelled: %s", j->id,
 			 (unsigned long long)w->index, eb.text);
+	stn__free(sel);
+	stn__free(target);
 }
 
 /* Runs the job's policy on a stored window; a decision is stored in the same transaction and
@@ -438,8 +460,8 @@ static bool update_rates(stn_endpoint *ep, const peer_id *from, job *j,
 		return false;
 	for (size_t i = 0; i < j->dag.n_ops; i++)
 		j->dag.ops[i].source_rate = r->dag.ops[i].source_rate;
-	rv = stn__dag_propagate_rates(&j->dag, j->target_in, NULL);
-	if (rv == STN_OK && pv->on_rates != NULL)
+	rv = STN_OK;
+	if (pv->on_rates != NULL)
 		rv = pv->on_rates(j->pol, &j->dag, &eb);
 	if (rv != STN_OK) {
 		send_error(ep, from, rv, r->id, r->job, eb.text[0] ? eb.text : "rate update failed");
@@ -464,7 +486,6 @@ static void on_register(stn_endpoint *ep, const peer_id *from, stn_msg_register 
 	stn_policy_option popts[STN_PROTO_MAX_OPTIONS];
 	stn_policy *pol = NULL;
 	uint32_t *decided_p = NULL;
-	double *target_in = NULL;
 	stn_labeller lab;
 
 	if (pv == NULL) {
@@ -492,9 +513,7 @@ static void on_register(stn_endpoint *ep, const peer_id *from, stn_msg_register 
 	}
 	memset(&lab, 0, sizeof(lab));
 	decided_p = stn__calloc(r->dag.n_ops, sizeof(uint32_t));
-	target_in = stn__calloc(r->dag.n_ops, sizeof(double));
-	if (decided_p == NULL || target_in == NULL ||
-	    stn__dag_propagate_rates(&r->dag, target_in, NULL) != STN_OK) {
+	if (decided_p == NULL) {
 		send_error(ep, from, STN_ENOMEM, r->id, r->job, "out of memory");
 		goto out_free_policy;
 	}
@@ -537,13 +556,11 @@ static void on_register(stn_endpoint *ep, const peer_id *from, stn_msg_register 
 			j->pv->destroy(j->pol);
 		stn__free(j->decided_p);
 		stn__label_fini(&j->lab);
-		stn__free(j->target_in);
 	}
 	j->pv = pv;
 	j->pol = pol;
 	j->decided_p = decided_p;
 	j->lab = lab;
-	j->target_in = target_in;
 	j->dag = r->dag; /* ownership moves from the message */
 	stn__dag_init(&r->dag);
 	j->key = key;
@@ -562,7 +579,6 @@ out_free_policy:
 	if (pol != NULL)
 		pv->destroy(pol);
 	stn__free(decided_p);
-	stn__free(target_in);
 	stn__label_fini(&lab);
 }
 

@@ -49,7 +49,8 @@ typedef struct st_op {
 	int8_t last_dir;         /* +1 / -1: last move at this rate, 0 none */
 	uint8_t reversals;       /* direction changes at this rate */
 	uint32_t at_par, windows_at_par; /* the latest parallelism and its windows so far */
-	double rate_in, prev_rate_in;    /* input rate of the latest window and the one before */
+	double flow, prev_flow;  /* records/s through it, latest window and the one before: a
+				  * source's output, any other operator's input */
 	uint32_t hot_streak;     /* consecutive key-bound windows */
 	uint32_t cool_streak;    /* consecutive unsaturated, balanced windows */
 	bool keyed;              /* key-bound: sized on its mean load (see key_bound) */
@@ -239,8 +240,8 @@ fail_policy:
  * staircase of scale-downs (Q1: 8 -> 7 -> 6). */
 #define ST_PRIOR_HUBER 1.0
 
-/* How far a window's input rate may be from the window's before for its busy fractions to
- * bound a scale-down. */
+/* How far a source's output may be from the window's before for the window's busy fractions
+ * to bound a scale-down. */
 #define ST_STEADY 0.1
 
 /* The prior's weight on delta at delta = d: rd within ST_PRIOR_HUBER, falling as 1/|d| beyond
@@ -420,6 +421,23 @@ static bool track_key_bound(st_op *o, const stn_op_window *ow, uint32_t par)
 
 /* blocked[v]: v or an operator upstream of it is a bottleneck (not key-bound) in this window;
  * their windows understate the load they will get, so they must not scale down. */
+/* Whether every source's output stayed within ST_STEADY of the window before. A window of a
+ * transition (the rate just changed) says little of the load to come: Q2's first window after
+ * a step down had 7509 records/s, the next ones 5300, and it lowered 9 -> 6, then 6 -> 5.
+ * Judged at the sources, not at each operator, whose input may come in bursts (a window
+ * operator's arrives once per slide), and against the window before, not the target, which a
+ * wrong source-rate hint would put out of reach for good. */
+static bool sources_steady(const stn_policy *p)
+{
+	for (size_t v = 0; v < p->job.dag.n_ops; v++) {
+		const st_op *o = &p->op[v];
+		if (stn__dag_in_degree(&p->job.dag, (uint32_t)v) == 0 &&
+		    fabs(o->flow - o->prev_flow) > ST_STEADY * o->prev_flow)
+			return false;
+	}
+	return true;
+}
+
 static void mark_blocked(stn_policy *p, const stn_window *w)
 {
 	const stn_policy_job *j = &p->job;
@@ -467,8 +485,9 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 		st_op *o = &p->op[v];
 		uint32_t par = ow->parallelism ? ow->parallelism : p->job.cur[v];
 		double lambda = p->job.lambda[v];
-		o->prev_rate_in = o->rate_in;
-		o->rate_in = ow->rate_in;
+		o->prev_flow = o->flow;
+		o->flow = stn__dag_in_degree(&p->job.dag, (uint32_t)v) == 0 ? ow->rate_out
+									   : ow->rate_in;
 		p->hot[v] = track_key_bound(o, ow, par);
 		/* A key-bound operator's saturation is its hot key's: no bound on p. */
 		if (ow->label == STN_LABEL_BOTTLENECK && !p->hot[v]) {
@@ -494,6 +513,7 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 		fit_op(p, o);
 	}
 	mark_blocked(p, w);
+	bool steady = sources_steady(p);
 	bool fallback_all = p->rounds >= p->max_rounds;
 	bool cap = cap_reached(p);
 	bool change = false;
@@ -575,14 +595,12 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 			 * windows at the current setting, straight to the model's target at the
 			 * sharpness the noise floor allows; the measured busy bounds it. A
 			 * key-bound operator's target is its mean load's. Not from a window whose
-			 * input moved more than ST_STEADY from the one before: a transition (the
-			 * rate just changed) says little of the load to come (Q2's first window
-			 * after a step down had 7509 records/s in, the next ones 5300, and it
-			 * lowered 9 -> 6, then 6 -> 5). Compared with the window before, not with
-			 * the target, which a wrong source rate would put out of reach for good. */
-			bool steady = fabs(ow->rate_in - o->prev_rate_in) <= ST_STEADY * o->prev_rate_in;
+			 * sources' output moved (see sources_steady), nor from one in which it
+			 * received nothing while load was due (its input comes in bursts, such
+			 * as a window operator's once per slide). */
+			bool starved = ow->rate_in <= 0 && p->job.target_in[v] > 0;
 			if (p->blocked[v] || cap || draining || seen < 3 || o->raised_after_down ||
-			    !steady) {
+			    !steady || starved) {
 				want = cur;
 			} else if (!hot) {
 				stn_head_out settled = h;

@@ -124,10 +124,12 @@ pub struct TunerConfig {
     pub finish_timeout: Duration,
     /// Where log lines go; `None`: stderr.
     pub log: Option<LogFn>,
-    /// Register only what can be tuned: the tuned operators, plus the operators hinted as
-    /// sources (at parallelism 1, fixed). Every other operator (demultiplexers, maps in front of
-    /// a tuned exchange, probes, tuned operators' routers) is contracted out of the DAG, its
-    /// edges passing through. Default false: every leaf operator is registered.
+    /// Register only what can be tuned: the tuned operators, plus the operators named in
+    /// `operators` (at parallelism 1, fixed): the sources, and whatever changes the rates
+    /// between them, such as a pre-aggregation in front of a tuned exchange, whose reduction
+    /// the targets of the operators after it depend on. Every other operator
+    /// (demultiplexers, maps, probes, tuned operators' routers) is contracted out of the DAG,
+    /// its edges passing through. Default false: every leaf operator is registered.
     pub tuned_only: bool,
 }
 
@@ -961,14 +963,9 @@ impl Link {
         let cfg = self.config();
         let peers = (self.peers as u32).clamp(1, proto::MAX_PARALLELISM);
         let tuned = self.tuned.as_ref().map(|t| t()).unwrap_or_default();
-        let is_source_hint = |name: &str| {
-            cfg.operators
-                .iter()
-                .any(|h| h.name == name && h.kind == Some(OpKind::Source))
-        };
+        let hinted = |name: &str| cfg.operators.iter().any(|h| h.name == name);
         let contract = cfg.tuned_only && !tuned.is_empty();
-        let keep =
-            |name: &str| !contract || is_source_hint(name) || tuned.iter().any(|t| t.name == name);
+        let keep = |name: &str| !contract || hinted(name) || tuned.iter().any(|t| t.name == name);
         let all_leaves = metrics.leaf_operators();
         let leaves: Vec<_> = all_leaves
             .iter()
@@ -1254,7 +1251,6 @@ impl Link {
     }
 }
 
-/// Whether `to` can reach `target` along `succ`.
 /// Edges between kept operators through chains of dropped ones; an edge is exchanged if any
 /// hop on its path is.
 fn contract_edges(edges: &[OpEdge], kept: impl Fn(usize) -> bool) -> Vec<OpEdge> {
@@ -1292,6 +1288,7 @@ fn contract_edges(edges: &[OpEdge], kept: impl Fn(usize) -> bool) -> Vec<OpEdge>
     out
 }
 
+/// Whether `from` can reach `target` along `succ`.
 fn reaches(succ: &HashMap<u32, Vec<u32>>, from: u32, target: u32) -> bool {
     let mut stack = vec![from];
     let mut seen = HashSet::new();
@@ -1511,5 +1508,57 @@ impl Attached {
 impl Drop for Attached {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edge(from: usize, to: usize, exchanged: bool) -> OpEdge {
+        OpEdge {
+            from,
+            to,
+            exchanged,
+        }
+    }
+
+    fn sorted(mut edges: Vec<OpEdge>) -> Vec<(usize, usize, bool)> {
+        edges.sort_by_key(|e| (e.from, e.to));
+        edges
+            .into_iter()
+            .map(|e| (e.from, e.to, e.exchanged))
+            .collect()
+    }
+
+    // source 1 -> demux 2 -> pre-aggregation 3 -> router 4 =exchange=> tuned 5 -> probe 6
+    const CHAIN: [(usize, usize, bool); 5] = [
+        (1, 2, false),
+        (2, 3, false),
+        (3, 4, false),
+        (4, 5, true),
+        (5, 6, false),
+    ];
+
+    #[test]
+    fn contraction_keeps_a_hinted_operator_between_source_and_tuned() {
+        let edges: Vec<OpEdge> = CHAIN.iter().map(|&(f, t, x)| edge(f, t, x)).collect();
+        let with = contract_edges(&edges, |id| [1, 3, 5].contains(&id));
+        assert_eq!(sorted(with), vec![(1, 3, false), (3, 5, true)]);
+        let without = contract_edges(&edges, |id| [1, 5].contains(&id));
+        assert_eq!(sorted(without), vec![(1, 5, true)]);
+    }
+
+    #[test]
+    fn contraction_merges_parallel_paths_and_keeps_the_exchange() {
+        // 1 -> 2 -> 4 and 1 =exchange=> 3 -> 4: one edge 1 -> 4, exchanged.
+        let edges = vec![
+            edge(1, 2, false),
+            edge(2, 4, false),
+            edge(1, 3, true),
+            edge(3, 4, false),
+        ];
+        let out = contract_edges(&edges, |id| id == 1 || id == 4);
+        assert_eq!(sorted(out), vec![(1, 4, true)]);
     }
 }

@@ -64,6 +64,12 @@ static void test_rates_and_order(void **state)
 	assert_true(fabs(in[3] - 2000.0) < 1e-9);
 	assert_true(fabs(in[4] - 1000.0) < 1e-9);
 	assert_true(fabs(out[4] - 1000.0) < 1e-9);
+	/* Observed selectivities replace the graph's: the join halves, the map passes all. */
+	double observed_sel[5] = {1.0, 2.0, 0.5, 1.0, 1.0};
+	assert_int_equal(stn__dag_propagate_observed(&d, observed_sel, in), STN_OK);
+	assert_true(fabs(in[2] - 2000.0) < 1e-9);
+	assert_true(fabs(in[3] - 1000.0) < 1e-9);
+	assert_true(fabs(in[4] - 1000.0) < 1e-9);
 	assert_int_equal(stn__dag_in_degree(&d, 2), 2);
 	assert_int_equal(stn__dag_out_degree(&d, 2), 1);
 	stn__dag_fini(&d);
