@@ -419,8 +419,6 @@ static bool track_key_bound(st_op *o, const stn_op_window *ow, uint32_t par)
 	return o->keyed;
 }
 
-/* blocked[v]: v or an operator upstream of it is a bottleneck (not key-bound) in this window;
- * their windows understate the load they will get, so they must not scale down. */
 /* Whether every source's output stayed within ST_STEADY of the window before. A window of a
  * transition (the rate just changed) says little of the load to come: Q2's first window after
  * a step down had 7509 records/s, the next ones 5300, and it lowered 9 -> 6, then 6 -> 5.
@@ -438,6 +436,8 @@ static bool sources_steady(const stn_policy *p)
 	return true;
 }
 
+/* blocked[v]: v or an operator upstream of it is a bottleneck (not key-bound) in this window;
+ * their windows understate the load they will get, so they must not scale down. */
 static void mark_blocked(stn_policy *p, const stn_window *w)
 {
 	const stn_policy_job *j = &p->job;

@@ -464,6 +464,42 @@ static void served_at(stn_window *w, double in, uint32_t par)
 	w->ops[1].parallelism = w->ops[1].n_inst = par;
 }
 
+/* A three-operator chain under the streamtune policy with a flat prior, fed window by window
+ * (1 s each). */
+typedef struct chain_run {
+	stn_dag d;
+	stn_window w;
+	const stn_policy_vtable *vt;
+	stn_policy *pol;
+	stn_decision dec;
+} chain_run;
+
+static void chain_run_init(chain_run *r, double rate, const double *sel, const uint32_t *p)
+{
+	chain(&r->d, 3, rate, sel, p, STN_PART_HASH);
+	window_of(&r->w, &r->d, 1000);
+	r->vt = stn__policy_find("streamtune");
+	r->pol = streamtune_flat_prior(&r->d);
+	assert_int_equal(stn__decision_init(&r->dec, 3), STN_OK);
+}
+
+/* Feeds the current window; whether a decision came (in r->dec). */
+static bool chain_run_step(chain_run *r)
+{
+	stn_errbuf eb = {{0}};
+	bool decided = false;
+	assert_int_equal(r->vt->on_window(r->pol, &r->w, &r->dec, &decided, &eb), STN_OK);
+	return decided;
+}
+
+static void chain_run_fini(chain_run *r)
+{
+	r->vt->destroy(r->pol);
+	stn__decision_fini(&r->dec);
+	stn__window_fini(&r->w);
+	stn__dag_fini(&r->d);
+}
+
 /* After a step down of the rate, the window in between (half old, half new input) does not
  * bound the scale-down: one move from 9 to 5 once the input is steady (5: hottest at 0.75;
  * 4 would be 0.94), not 9 -> 6 from the transition and 6 -> 5 after it. */
@@ -472,26 +508,18 @@ static void test_streamtune_waits_out_transition(void **state)
 	(void)state;
 	double sel[3] = {1.0, 1.0, 1.0};
 	uint32_t p[3] = {1, 9, 1};
-	stn_dag d;
-	chain(&d, 3, 10600.0, sel, p, STN_PART_HASH);
-	stn_window w;
-	window_of(&w, &d, 1000);
-	const stn_policy_vtable *vt = stn__policy_find("streamtune");
-	stn_policy *pol = streamtune_flat_prior(&d);
-	stn_errbuf eb = {{0}};
-	stn_decision dec;
-	assert_int_equal(stn__decision_init(&dec, 3), STN_OK);
+	chain_run r;
+	chain_run_init(&r, 10600.0, sel, p);
 	uint32_t par = 9, decisions = 0;
 	for (int i = 0; i < 24; i++) {
-		bool decided = false;
 		if (i == 8) {
-			d.ops[0].source_rate = 5300.0;
-			assert_int_equal(vt->on_rates(pol, &d, &eb), STN_OK);
+			stn_errbuf eb = {{0}};
+			r.d.ops[0].source_rate = 5300.0;
+			assert_int_equal(r.vt->on_rates(r.pol, &r.d, &eb), STN_OK);
 		}
-		served_at(&w, i < 8 ? 10600.0 : i == 8 ? 7509.0 : 5300.0, par);
-		assert_int_equal(vt->on_window(pol, &w, &dec, &decided, &eb), STN_OK);
-		if (decided && dec.parallelism[1] != par) {
-			par = dec.parallelism[1];
+		served_at(&r.w, i < 8 ? 10600.0 : i == 8 ? 7509.0 : 5300.0, par);
+		if (chain_run_step(&r) && r.dec.parallelism[1] != par) {
+			par = r.dec.parallelism[1];
 			decisions++;
 		}
 		if (i == 7)
@@ -499,10 +527,7 @@ static void test_streamtune_waits_out_transition(void **state)
 	}
 	assert_int_equal(par, 5);
 	assert_int_equal(decisions, 1);
-	vt->destroy(pol);
-	stn__decision_fini(&dec);
-	stn__window_fini(&w);
-	stn__dag_fini(&d);
+	chain_run_fini(&r);
 }
 
 /* An operator whose input comes in bursts (a window operator's arrives once per slide: every
@@ -513,37 +538,25 @@ static void test_streamtune_scales_down_bursty_input(void **state)
 	(void)state;
 	double sel[3] = {1.0, 0.25, 1.0};
 	uint32_t p[3] = {1, 2, 8};
-	stn_dag d;
-	chain(&d, 3, 10000.0, sel, p, STN_PART_HASH);
-	stn_window w;
-	window_of(&w, &d, 1000);
-	const stn_policy_vtable *vt = stn__policy_find("streamtune");
-	stn_policy *pol = streamtune_flat_prior(&d);
-	stn_errbuf eb = {{0}};
-	stn_decision dec;
-	assert_int_equal(stn__decision_init(&dec, 3), STN_OK);
+	chain_run r;
+	chain_run_init(&r, 10000.0, sel, p);
 	uint32_t par = 8, lowest = 8;
 	for (int i = 0; i < 20; i++) {
-		bool decided = false;
 		double burst = i % 2 ? 5000.0 : 0.0;
-		set_op(&w, 0, 0.0, 10000.0, 0.0);
-		set_op(&w, 1, 10000.0, burst, 0.4);
-		set_op(&w, 2, burst, burst, burst / (par * 1500.0));
-		w.ops[1].parallelism = w.ops[1].n_inst = 2;
-		w.ops[2].parallelism = w.ops[2].n_inst = par;
-		assert_int_equal(vt->on_window(pol, &w, &dec, &decided, &eb), STN_OK);
-		if (decided)
-			par = dec.parallelism[2];
+		set_op(&r.w, 0, 0.0, 10000.0, 0.0);
+		set_op(&r.w, 1, 10000.0, burst, 0.4);
+		set_op(&r.w, 2, burst, burst, burst / (par * 1500.0));
+		r.w.ops[1].parallelism = r.w.ops[1].n_inst = 2;
+		r.w.ops[2].parallelism = r.w.ops[2].n_inst = par;
+		if (chain_run_step(&r))
+			par = r.dec.parallelism[2];
 		lowest = par < lowest ? par : lowest;
 	}
 	/* Sized on the bursts (5000/s needs 4 at 1500/s per instance and idle_busy 0.85), never
 	 * on the windows without input. */
 	assert_true(par < 8);
 	assert_true(lowest >= 4);
-	vt->destroy(pol);
-	stn__decision_fini(&dec);
-	stn__window_fini(&w);
-	stn__dag_fini(&d);
+	chain_run_fini(&r);
 }
 
 /* Safety checks from the outside, per decision. */
