@@ -125,7 +125,9 @@ static bool model_prior(stn_policy *p, const stn_model *m, const stn_dag *dag)
 		stn__head_eval(net, z + v * net->cfg.width, 0.0, &o);
 		if (!isfinite(o.log_c) || !isfinite(o.alpha) || !isfinite(o.s))
 			goto cleanup_batch;
-		p->op[v].prior_logc = o.log_c;
+		/* A head at its clamp extrapolates beyond anything it was trained on: its
+		 * capacity says nothing, and the first windows set it as without a model. */
+		p->op[v].prior_logc = fabs(o.log_c) < STN_HEAD_LOGC_CLAMP ? o.log_c : NAN;
 		p->op[v].prior_alpha = o.alpha;
 		p->op[v].s = fmin(50.0, fmax(4.0, o.s));
 	}
@@ -251,6 +253,15 @@ static double prior_weight(double rd, double d)
 	return fabs(d) > ST_PRIOR_HUBER ? rd * ST_PRIOR_HUBER / fabs(d) : rd;
 }
 
+/* Whether the operator's windows were observed at more than one parallelism. */
+static bool spans_parallelisms(const st_op *o)
+{
+	for (uint32_t i = 1; i < o->n_obs; i++)
+		if (o->obs_logp[i] != o->obs_logp[0])
+			return true;
+	return false;
+}
+
 /* Regularised fit of delta and alpha: minimise sum (y - (prior + delta) - alpha x)^2
  * + rd huber(delta) + ra (alpha - alpha0)^2, x = log p, y = log true rate; the Huber penalty
  * by reweighted least squares. */
@@ -275,7 +286,10 @@ static void fit_op(stn_policy *p, st_op *o)
 		b2 += x * y;
 	}
 	double rd = p->reg_delta, d = 0.0, al = o->prior_alpha;
-	for (int reweigh = 0; reweigh < 4; reweigh++) {
+	/* Windows at one parallelism cannot tell the exponent: it stays the prior's, or a prior
+	 * far off in capacity would be absorbed into it (a prior of e^40 at p = 8 fitted an
+	 * exponent below zero, and the busy bound then let a scale-down overshoot). */
+	for (int reweigh = 0; reweigh < 4 && spans_parallelisms(o); reweigh++) {
 		double det = (a11 + rd) * a22 - a12 * a12;
 		if (!(fabs(det) > 1e-12))
 			return;
@@ -295,11 +309,14 @@ static void fit_op(stn_policy *p, st_op *o)
 		d = sy / (o->n_obs + rd);
 		rd = prior_weight(p->reg_delta, d);
 	}
-	/* As far as the head's own clamp: a prior that is off by more than e^20 (a model
-	 * extrapolating to a job unlike its training data) must still yield to the job's own
-	 * windows. */
-	if (isfinite(d))
-		o->delta = fmax(-STN_HEAD_LOGC_CLAMP, fmin(STN_HEAD_LOGC_CLAMP, d));
+	/* The capacity, not the offset, stays within the head's own clamp: a prior that is far
+	 * off (a model extrapolating to a job unlike its training data) must still yield to the
+	 * job's own windows. */
+	if (isfinite(d)) {
+		double log_c = fmax(-STN_HEAD_LOGC_CLAMP,
+				    fmin(STN_HEAD_LOGC_CLAMP, o->prior_logc + d));
+		o->delta = log_c - o->prior_logc;
+	}
 	/* The job's own windows narrow the uncertainty of log c: the residual variance (shrunk
 	 * towards the prior's own spread while there are few windows) over n, plus a floor for
 	 * drift and measurement noise. A logistic of scale 1.7/sigma matches a normal error of
@@ -312,15 +329,6 @@ static void fit_op(stn_policy *p, st_op *o)
 	double var = ss / (o->n_obs + 2.0);
 	double sd = sqrt(var / o->n_obs + p->noise * p->noise);
 	o->s_fit = isfinite(sd) && sd > 0.0 ? 1.7 / sd : 0.0;
-}
-
-/* Whether the operator's windows were observed at more than one parallelism. */
-static bool spans_parallelisms(const st_op *o)
-{
-	for (uint32_t i = 1; i < o->n_obs; i++)
-		if (o->obs_logp[i] != o->obs_logp[0])
-			return true;
-	return false;
 }
 
 /* Windows observed at parallelism par. */
@@ -382,13 +390,17 @@ static bool key_bound(const stn_op_window *ow, uint32_t par)
 }
 
 /* The hottest instance's busy fraction at parallelism want, from a window at par: its excess
- * over an even share stays, the even share grows as (par/want)^alpha. */
+ * over an even share stays, the even share grows as (par/want)^alpha; and never less than the
+ * mean, the work done now spread over want instances. (An exponent below 1 fitted from the
+ * hottest instance, whose excess grows with p as bins spread unevenly, let Q2 go 8 -> 3 at a
+ * load of 3.5 instances.) */
 static double busy_at(const stn_op_window *ow, uint32_t par, uint32_t want, double alpha)
 {
 	double busy = ow->busy_max > 1.0 ? 1.0 : ow->busy_max;
 	double hot_part = fmax(0.0, hot_excess(ow, par));
 	double share = fmax(0.0, busy - hot_part);
-	return hot_part + share * pow((double)par / want, alpha);
+	double hottest = hot_part + share * pow((double)par / want, alpha);
+	return fmax(hottest, work_instances(ow, par) / want);
 }
 
 /* Whether the operator counts as key-bound in this window: it is, or it is keyed. Two

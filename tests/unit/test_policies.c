@@ -387,9 +387,10 @@ static void test_streamtune_blocks_downstream_only(void **state)
 	stn__dag_fini(&d);
 }
 
-/* A model whose prior capacity is e^-25 records/s for every operator, at alpha ~1 and the
- * lowest sharpness: as wrong as a model extrapolating far from its training data gets. */
-static void wrong_prior_model(stn_model *m)
+/* A model whose prior capacity is e^log_c records/s for every operator, at alpha
+ * 0.2 + 0.8 sigmoid(alpha_logit) and the lowest sharpness: as wrong as a model extrapolating
+ * far from its training data gets. */
+static void wrong_prior_model(stn_model *m, double log_c, double alpha_logit)
 {
 	stn_net_config cfg = {2, 4, STN_GNN_FEAT_DIM};
 	stn_errbuf eb = {{0}};
@@ -397,8 +398,8 @@ static void wrong_prior_model(stn_model *m)
 	assert_int_equal(stn__model_init(m, &cfg, 1, "wrong prior", &eb), STN_OK);
 	assert_int_equal(stn__net_init(&n, &cfg, &eb), STN_OK);
 	double *head_bias = n.w + n.head_offset + STN_HEAD_OUTPUTS * cfg.width;
-	head_bias[0] = -25.0; /* log c */
-	head_bias[1] = 10.0;  /* alpha = 0.2 + 0.8 sigmoid(10) */
+	head_bias[0] = log_c;
+	head_bias[1] = alpha_logit;
 	head_bias[2] = 0.0;   /* sharpness softplus(0) */
 	assert_int_equal(stn__model_add_member(m, "global", &n, NULL, 0.0, &eb), STN_OK);
 	stn__net_fini(&n);
@@ -408,10 +409,11 @@ static void wrong_prior_model(stn_model *m)
  * hottest 6 % above the mean, from 8 instances: the policy lowers it once, straight to the
  * setting its busy bound allows (6: hottest at 0.78; 5 would be 0.94), however wrong the
  * model's prior. (A quadratic pull towards a prior off by e^30 biased the fitted capacity by
- * a quarter at six windows, and the bias shrank window by window: 8 -> 7 -> 6.) */
-static void test_streamtune_wrong_prior_one_step(void **state)
+ * a quarter at six windows, and the bias shrank window by window: 8 -> 7 -> 6. A prior at the
+ * head's clamp, e^-60, held the fitted capacity at e^0 for good: the offset was clamped, not
+ * the capacity, and Nexmark Q1 sat at twice the oracle.) */
+static void wrong_prior_case(double log_c, double alpha_logit)
 {
-	(void)state;
 	double sel[3] = {1.0, 1.0, 1.0};
 	uint32_t p[3] = {1, 8, 1};
 	stn_dag d;
@@ -421,7 +423,7 @@ static void test_streamtune_wrong_prior_one_step(void **state)
 	set_op(&w, 0, 6624, 6624, 0.1);
 	set_op(&w, 2, 6624, 6624, 0.1);
 	stn_model m;
-	wrong_prior_model(&m);
+	wrong_prior_model(&m, log_c, alpha_logit);
 	stn_policy_option opt[] = {{"warm_up", 0}};
 	stn_policy *pol = NULL;
 	stn_errbuf eb = {{0}};
@@ -450,6 +452,17 @@ static void test_streamtune_wrong_prior_one_step(void **state)
 	stn__window_fini(&w);
 	stn__dag_fini(&d);
 	stn__model_fini(&m);
+}
+
+static void test_streamtune_wrong_prior_one_step(void **state)
+{
+	(void)state;
+	wrong_prior_case(-25.0, 10.0);
+	wrong_prior_case(-70.0, 10.0); /* beyond the head's clamp */
+	wrong_prior_case(40.0, 10.0);
+	/* The right capacity at an exponent of 0.2: the busy bound still keeps the work the
+	 * instances do now (4.4 instances' worth), which no exponent shrinks. */
+	wrong_prior_case(log(1500.0), -10.0);
 }
 
 /* One window of the chain's middle operator at input rate `in` and parallelism par, its
