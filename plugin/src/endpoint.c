@@ -245,7 +245,7 @@ static void label_window(stn_endpoint *ep, job *j, stn_window *w)
 	size_t n = j->dag.n_ops;
 	double *sel = stn__malloc_array(n, sizeof(double));
 	double *target = stn__malloc_array(n, sizeof(double));
-	stn_status rv = STN_ENOMEM;
+	stn_status rv = w->n_ops != n ? STN_EINVAL : STN_ENOMEM;
 
 	if (sel != NULL && target != NULL && w->n_ops == n) {
 		for (size_t v = 0; v < n; v++) {
@@ -460,9 +460,7 @@ static bool update_rates(stn_endpoint *ep, const peer_id *from, job *j,
 		return false;
 	for (size_t i = 0; i < j->dag.n_ops; i++)
 		j->dag.ops[i].source_rate = r->dag.ops[i].source_rate;
-	rv = STN_OK;
-	if (pv->on_rates != NULL)
-		rv = pv->on_rates(j->pol, &j->dag, &eb);
+	rv = pv->on_rates != NULL ? pv->on_rates(j->pol, &j->dag, &eb) : STN_OK;
 	if (rv != STN_OK) {
 		send_error(ep, from, rv, r->id, r->job, eb.text[0] ? eb.text : "rate update failed");
 		return true;
