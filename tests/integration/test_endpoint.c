@@ -632,12 +632,115 @@ static void test_hostile_input(void **state)
 	free(dir);
 }
 
+/* Labels of a job whose middle operator halves its records without saying so (registered
+ * selectivity 1, like a pre-aggregation an engine does not know the effect of): the operator
+ * behind it receives half the source's rate, which is all its load, so it is labelled OK,
+ * not held below a target of the whole source rate forever. */
+static bool collect_last_labels(void *user, uint64_t dag_hash, const stn_window *w)
+{
+	int *ok_windows = user;
+
+	(void)dag_hash;
+	if (w->index > 4 && w->n_ops == 3 && w->ops[2].label == STN_LABEL_OK)
+		(*ok_windows)++;
+	return true;
+}
+
+static void test_labels_behind_a_reduction(void **state)
+{
+	(void)state;
+	char *dir = stn_test_tmpdir();
+	char *hist = stn_test_path(dir, "h.sqlite");
+	stn_endpoint *ep = start("tcp://127.0.0.1:0", hist);
+	stn_errbuf eb = {{0}};
+	stn_client *c = NULL;
+	stn_msg m, r;
+	const double recs_in[3] = {0.0, 5000.0, 2500.0}, recs_out[3] = {5000.0, 2500.0, 2500.0};
+	const uint64_t windows = 10;
+
+	assert_int_equal(stn__client_connect(stn__endpoint_address(ep), &c, &eb), STN_OK);
+	memset(&m, 0, sizeof(m));
+	m.type = STN_MSG_REGISTER;
+	m.version = STN_PROTO_VERSION;
+	snprintf(m.u.reg.job, sizeof(m.u.reg.job), "reduce");
+	m.u.reg.senders = 1;
+	m.u.reg.window_ms = 1000;
+	m.u.reg.id = 1;
+	snprintf(m.u.reg.policy, sizeof(m.u.reg.policy), "static");
+	stn__dag_init(&m.u.reg.dag);
+	for (uint32_t i = 0; i < 3; i++) {
+		stn_op op;
+
+		memset(&op, 0, sizeof(op));
+		op.id = 200 + i;
+		snprintf(op.name, sizeof(op.name), "op%u", i);
+		op.kind = i == 0 ? STN_KIND_SOURCE : STN_KIND_MAP;
+		op.selectivity = 1.0;
+		op.source_rate = i == 0 ? 5000.0 : 0.0;
+		op.parallelism = 1;
+		op.p_max = 16;
+		assert_int_equal(stn__dag_add_op(&m.u.reg.dag, &op, &eb), STN_OK);
+		if (i > 0)
+			assert_int_equal(stn__dag_add_edge(&m.u.reg.dag, i - 1, i, STN_PART_HASH, &eb),
+					 STN_OK);
+	}
+	send_ok(c, &m);
+	stn__msg_free(&m);
+	expect(c, STN_MSG_ACK, &r);
+	stn__msg_free(&r);
+	for (uint64_t w = 1; w <= windows; w++) {
+		memset(&m, 0, sizeof(m));
+		m.type = STN_MSG_SAMPLES;
+		m.version = STN_PROTO_VERSION;
+		snprintf(m.u.samples.job, sizeof(m.u.samples.job), "reduce");
+		m.u.samples.window = w;
+		m.u.samples.epoch = w * 10;
+		m.u.samples.duration_ms = 1000;
+		m.u.samples.want_ack = true;
+		m.u.samples.lag_ms = 1.0;
+		assert_int_equal(stn__samples_alloc(&m.u.samples, 3, false), STN_OK);
+		for (uint32_t op = 0; op < 3; op++) {
+			m.u.samples.op[op] = 200 + op;
+			m.u.samples.inst[op] = 0;
+			m.u.samples.busy_ms[op] = 500.0;
+			m.u.samples.recs_in[op] = recs_in[op];
+			m.u.samples.recs_out[op] = recs_out[op];
+			m.u.samples.backlog[op] = 0.0;
+		}
+		send_ok(c, &m);
+		stn__msg_free(&m);
+		expect(c, STN_MSG_ACK, &r);
+		stn__msg_free(&r);
+	}
+	stn__client_close(c);
+	stn__endpoint_stop(ep);
+
+	stn_history_opts ro = {true, false};
+	stn_history *h = NULL;
+	job_keys jk;
+	int ok_windows = 0;
+
+	memset(&jk, 0, sizeof(jk));
+	assert_int_equal(stn__history_open(hist, &ro, &h, &eb), STN_OK);
+	assert_int_equal(stn__history_each_job(h, collect_job, &jk, &eb), STN_OK);
+	assert_int_equal(jk.n, 1);
+	assert_int_equal(stn__history_each_window(h, jk.key[0], collect_last_labels, &ok_windows,
+						  &eb),
+			 STN_OK);
+	assert_int_equal(ok_windows, (int)windows - 4);
+	stn__history_close(h);
+	stn_test_rmtree(dir);
+	free(hist);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_eight_clients_tcp),
 		cmocka_unit_test(test_eight_clients_ipc),
 		cmocka_unit_test(test_hostile_input),
+		cmocka_unit_test(test_labels_behind_a_reduction),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
