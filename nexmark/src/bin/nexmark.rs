@@ -602,7 +602,15 @@ fn main() -> ExitCode {
                     .iter()
                     .map(|op| format!("{} ({:.0}/s)", op.name, op.capacity))
                     .collect();
-                println!("{q}  {:<80}  tuned: {}", q.description(), ops.join(", "));
+                let merged = match q.local_combiners() {
+                    [] => String::new(),
+                    names => format!("; local pre-aggregation: {}", names.join(", ")),
+                };
+                println!(
+                    "{q}  {:<80}  tuned: {}{merged}",
+                    q.description(),
+                    ops.join(", ")
+                );
             }
             Ok(())
         }
