@@ -1,7 +1,6 @@
 #include "endpoint.h"
 
 #include <errno.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -248,12 +247,8 @@ static void label_window(stn_endpoint *ep, job *j, stn_window *w)
 	stn_status rv = w->n_ops != n ? STN_EINVAL : STN_ENOMEM;
 
 	if (sel != NULL && target != NULL && w->n_ops == n) {
-		for (size_t v = 0; v < n; v++) {
-			const stn_op_window *o = &w->ops[v];
-			sel[v] = o->rate_in > 1e-9 && isfinite(o->rate_out) && o->rate_out >= 0
-					 ? o->rate_out / o->rate_in
-					 : j->dag.ops[v].selectivity;
-		}
+		for (size_t v = 0; v < n; v++)
+			sel[v] = stn__window_selectivity(&w->ops[v], j->dag.ops[v].selectivity);
 		rv = stn__dag_propagate_observed(&j->dag, sel, target);
 	}
 	if (rv == STN_OK)

@@ -232,10 +232,7 @@ void stn__policy_observed_targets(stn_policy_job *j, const stn_window *w)
 	for (size_t k = 0; k < n; k++) {
 		uint32_t v = j->order[k];
 		const stn_op_window *o = &w->ops[v];
-		double sel = g->ops[v].selectivity;
-		if (o->rate_in > 1e-9 && o->rate_out >= 0)
-			sel = o->rate_out / o->rate_in;
-		double out = j->lambda[v] * sel;
+		double out = j->lambda[v] * stn__window_selectivity(o, g->ops[v].selectivity);
 		for (size_t e = j->succ_start[v]; e < j->succ_start[v + 1]; e++)
 			j->lambda[j->succ[e]] += out;
 	}

@@ -49,8 +49,8 @@ typedef struct st_op {
 	int8_t last_dir;         /* +1 / -1: last move at this rate, 0 none */
 	uint8_t reversals;       /* direction changes at this rate */
 	uint32_t at_par, windows_at_par; /* the latest parallelism and its windows so far */
-	double flow, prev_flow;  /* records/s through it, latest window and the one before: a
-				  * source's output, any other operator's input */
+	bool source;             /* no inputs: its output is the job's load */
+	double out, prev_out;    /* records/s out, latest window and the one before */
 	uint32_t hot_streak;     /* consecutive key-bound windows */
 	uint32_t cool_streak;    /* consecutive unsaturated, balanced windows */
 	bool keyed;              /* key-bound: sized on its mean load (see key_bound) */
@@ -211,6 +211,7 @@ static stn_status st_create(const stn_dag *dag, const stn_policy_option *opts, s
 		p->op[v].prior_alpha = 1.0;
 		p->op[v].s = sharp;
 		p->op[v].alpha = 1.0;
+		p->op[v].source = stn__dag_in_degree(dag, (uint32_t)v) == 0;
 	}
 	const stn_model *def = NULL;
 	if (model) {
@@ -441,8 +442,7 @@ static bool sources_steady(const stn_policy *p)
 {
 	for (size_t v = 0; v < p->job.dag.n_ops; v++) {
 		const st_op *o = &p->op[v];
-		if (stn__dag_in_degree(&p->job.dag, (uint32_t)v) == 0 &&
-		    fabs(o->flow - o->prev_flow) > ST_STEADY * o->prev_flow)
+		if (o->source && fabs(o->out - o->prev_out) > ST_STEADY * o->prev_out)
 			return false;
 	}
 	return true;
@@ -497,9 +497,8 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 		st_op *o = &p->op[v];
 		uint32_t par = ow->parallelism ? ow->parallelism : p->job.cur[v];
 		double lambda = p->job.lambda[v];
-		o->prev_flow = o->flow;
-		o->flow = stn__dag_in_degree(&p->job.dag, (uint32_t)v) == 0 ? ow->rate_out
-									   : ow->rate_in;
+		o->prev_out = o->out;
+		o->out = ow->rate_out;
 		p->hot[v] = track_key_bound(o, ow, par);
 		/* A key-bound operator's saturation is its hot key's: no bound on p. */
 		if (ow->label == STN_LABEL_BOTTLENECK && !p->hot[v]) {

@@ -118,3 +118,10 @@ void stn__window_finish(stn_window *w)
 			w->ops[i].busy_mean /= w->ops[i].n_inst;
 	w->finished = true;
 }
+
+double stn__window_selectivity(const stn_op_window *o, double registered)
+{
+	if (o->rate_in > 1e-9 && isfinite(o->rate_out) && o->rate_out >= 0)
+		return o->rate_out / o->rate_in;
+	return registered;
+}

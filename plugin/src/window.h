@@ -59,4 +59,8 @@ stn_status stn__window_add_rows(stn_window *w, const stn_dag *dag, uint32_t dura
 /* Final pass once every part is in: mean busy from the sums. Idempotent. */
 void stn__window_finish(stn_window *w);
 
+/* The operator's selectivity as the window observed it (records out per record in), or
+ * `registered` where nothing came in: what rate targets propagate through, as DS2 does. */
+double stn__window_selectivity(const stn_op_window *o, double registered);
+
 #endif
