@@ -17,6 +17,8 @@ stn_label_params stn__label_params_default(void)
 		.backlog_growth_min = 1.0,
 		.queue_min_frac = 0.01,
 		.lag_growth_ms = 2.0,
+		.backlog_jitter_frac = 0.05,
+		.lag_jitter_ms = 100.0,
 		.full_load = 0.95,
 		.bp_hi = 0.5,
 	};
@@ -35,12 +37,16 @@ stn_status stn__label_init(stn_labeller *l, const stn_dag *dag, const stn_label_
 		return stn__fail(eb, STN_EGRAPH, "label: empty DAG");
 	l->n_ops = n;
 	l->prev_backlog = stn__calloc(n, sizeof(double));
+	l->base_backlog = stn__calloc(n, sizeof(double));
+	l->run = stn__calloc(n, sizeof(uint32_t));
+	l->grew = stn__calloc(n, 1);
 	l->prev_par = stn__calloc(n, sizeof(uint32_t));
 	l->count = stn__calloc(n, sizeof(uint32_t));
 	l->cand = stn__calloc(n, 1);
 	l->starved = stn__calloc(n, 1);
 	l->order = stn__calloc(n, sizeof(uint32_t));
-	if (!l->prev_backlog || !l->prev_par || !l->count || !l->cand || !l->starved || !l->order) {
+	if (!l->prev_backlog || !l->base_backlog || !l->run || !l->grew || !l->prev_par ||
+	    !l->count || !l->cand || !l->starved || !l->order) {
 		stn__label_fini(l);
 		return stn__fail(eb, STN_ENOMEM, "label: out of memory");
 	}
@@ -55,6 +61,9 @@ stn_status stn__label_init(stn_labeller *l, const stn_dag *dag, const stn_label_
 void stn__label_fini(stn_labeller *l)
 {
 	stn__free(l->prev_backlog);
+	stn__free(l->base_backlog);
+	stn__free(l->run);
+	stn__free(l->grew);
 	stn__free(l->prev_par);
 	stn__free(l->count);
 	stn__free(l->cand);
@@ -95,32 +104,49 @@ stn_status stn__label_window(stn_labeller *l, const stn_dag *dag, const double *
 			}
 	}
 	bool warm = l->warm_left > 0;
-	bool lag_grows = l->have_prev && w->lag_ms >= 0.0 && l->prev_lag_ms >= 0.0 &&
-			 w->lag_ms - l->prev_lag_ms > pa->lag_growth_ms;
 
-	/* Raw candidates: saturated, with a queue, and some evidence of overload. */
+	/* Raw candidates: saturated, with a queue, and some evidence of overload: its backlog or
+	 * the job's lag rose in this window and, over the whole run of windows in which it rose,
+	 * by more than the jitter of a snapshot (records wait for their time to complete, so a
+	 * queue near capacity wobbles by a fraction of a second's input). */
+	bool lag_known = l->have_prev && w->lag_ms >= 0.0 && l->prev_lag_ms >= 0.0;
+	bool lag_rose = lag_known && w->lag_ms - l->prev_lag_ms > pa->lag_growth_ms;
+	if (!lag_rose || !l->lag_run)
+		l->base_lag_ms = l->prev_lag_ms;
+	l->lag_run = lag_rose ? l->lag_run + 1 : 0;
+	bool lag_grows = lag_rose && w->lag_ms - l->base_lag_ms >
+					     fmax(l->lag_run * pa->lag_growth_ms, pa->lag_jitter_ms);
+	for (size_t i = 0; i < n; i++) {
+		double backlog = w->ops[i].backlog_sum;
+		double tgt = target_in[i] > 0.0 ? target_in[i] : 0.0;
+		double thr = growth_threshold(pa, tgt, dur_s);
+		bool rose = l->have_prev && backlog - l->prev_backlog[i] > thr;
+		if (!rose || !l->run[i])
+			l->base_backlog[i] = l->prev_backlog[i];
+		l->run[i] = rose ? l->run[i] + 1 : 0;
+		l->grew[i] = rose && backlog - l->base_backlog[i] >
+					     fmax(l->run[i] * thr, pa->backlog_jitter_frac * tgt * dur_s);
+	}
 	for (size_t i = 0; i < n; i++) {
 		const stn_op_window *o = &w->ops[i];
 		double tgt = target_in[i] > 0.0 ? target_in[i] : 0.0;
 		bool saturated = o->busy_max >= pa->busy_hi;
 		bool has_queue = o->backlog_sum >= pa->queue_min_frac * tgt * dur_s &&
 				 o->backlog_sum > 0.0;
-		bool grows = l->have_prev &&
-			     o->backlog_sum - l->prev_backlog[i] > growth_threshold(pa, tgt, dur_s);
+		/* The job's lag is blamed on it only while its own queue is not draining (a full
+		 * queue stays flat). */
+		bool lag_its = lag_grows && l->have_prev &&
+			       o->backlog_sum >= l->prev_backlog[i] - growth_threshold(pa, tgt, dur_s);
 		bool held_back = false;
 		for (size_t e = 0; e < dag->n_edges; e++) {
 			if (dag->edges[e].to != i)
 				continue;
 			uint32_t u = dag->edges[e].from;
 			const stn_op_window *uo = &w->ops[u];
-			if (uo->bp_max >= 0.0 && uo->bp_max >= pa->bp_hi)
-				held_back = true;
-			if (l->have_prev &&
-			    uo->backlog_sum - l->prev_backlog[u] >
-				    growth_threshold(pa, target_in[u] > 0 ? target_in[u] : 0, dur_s))
+			if ((uo->bp_max >= 0.0 && uo->bp_max >= pa->bp_hi) || l->grew[u])
 				held_back = true;
 		}
-		l->cand[i] = saturated && has_queue && (grows || held_back || lag_grows);
+		l->cand[i] = saturated && has_queue && (l->grew[i] || held_back || lag_its);
 	}
 	/* Starved: an upstream operator is a candidate (its output is short). */
 	for (size_t k = 0; k < n; k++) {

@@ -19,6 +19,9 @@ typedef struct stn_label_params {
 	double backlog_growth_min;  /* records (1) */
 	double queue_min_frac;      /* has a queue: backlog_sum >= frac * target records/window */
 	double lag_growth_ms;       /* lag grows: delta > this (2 ms) */
+	double backlog_jitter_frac; /* and over its run of rising windows by more than this *
+				     * target records/window (0.02) */
+	double lag_jitter_ms;       /* the same for the lag (20 ms) */
 	double full_load;           /* received its full load: rate_in >= this * target (0.95) */
 	double bp_hi;               /* upstream held back by engine metric: bp_max >= this (0.5) */
 } stn_label_params;
@@ -27,7 +30,10 @@ typedef struct stn_label_params {
 stn_label_params stn__label_params_default(void);
 
 /* Per-job labeller state: previous window's backlogs, lag and parallelism, warm-up and
- * consecutive-candidate counters. */
+ * consecutive-candidate counters. Growth is judged over a whole run of windows in which the
+ * backlog (or lag) rose, from where it started: a queue that wobbles around a steady size (an
+ * operator near, not over, its capacity) rises in one window and falls in the next, and only a
+ * sustained rise is overload. */
 typedef struct stn_labeller {
 	stn_label_params params;
 	size_t n_ops;
@@ -35,6 +41,11 @@ typedef struct stn_labeller {
 	uint32_t warm_left;
 	double prev_lag_ms;
 	double *prev_backlog;   /* n_ops */
+	double *base_backlog;   /* n_ops: backlog before its current run of rising windows */
+	uint32_t *run;          /* n_ops: windows in that run so far */
+	uint8_t *grew;          /* n_ops scratch: sustained rise this window */
+	double base_lag_ms;     /* the same for the job's lag */
+	uint32_t lag_run;
 	uint32_t *prev_par;     /* n_ops */
 	uint32_t *count;        /* n_ops: consecutive candidate windows */
 	uint8_t *cand;          /* n_ops scratch */

@@ -127,6 +127,41 @@ static void test_saturated_flat_full_load(void **state)
 	}
 }
 
+/* An operator near, not over, its capacity: saturated, its queue and the lag wobbling by
+ * up to an epoch's worth around a steady size (seen on Nexmark Q1 at its oracle parallelism,
+ * where single rises of this size used to make it a bottleneck in two windows of three). */
+static void test_wobbling_queue_near_capacity(void **state)
+{
+	fixture *f = *state;
+	double busy[3] = {0.3, 0.94, 0.4}, rate[3] = {1000, 990, 990};
+	static const double backlog[] = {27, 28, 27, 30, 27, 28, 29, 50, 49, 63, 55, 44,
+					 58, 20, 43, 29, 44, 28, 41, 50, 62, 30, 55, 27};
+	static const double lag[] = {20, 21, 20, 23, 20, 21, 22, 42, 41, 0,  45, 21,
+				     44, 0,  21, 22, 44, 21, 42, 61, 83, 30, 55, 27};
+	size_t n = sizeof(backlog) / sizeof(backlog[0]);
+	for (size_t t = 0; t < n; t++) {
+		feed(f, busy, rate, (double[3]){0, backlog[t], 0}, lag[t]);
+		assert_int_not_equal(f->w.ops[1].label, STN_LABEL_BOTTLENECK);
+	}
+	assert_int_equal(f->w.ops[1].label, STN_LABEL_OK);
+}
+
+/* A mild but sustained overload (2 % of its input a window) is one, a few windows on. */
+static void test_mild_sustained_overload(void **state)
+{
+	fixture *f = *state;
+	double busy[3] = {0.3, 1.0, 0.4}, rate[3] = {1000, 980, 980};
+	int first = -1;
+	for (int t = 0; t < 12; t++) {
+		feed(f, busy, rate, (double[3]){0, 30.0 + 20.0 * t, 0}, 30.0 + 20.0 * t);
+		if (f->w.ops[1].label == STN_LABEL_BOTTLENECK && first < 0)
+			first = t;
+		if (first >= 0)
+			assert_int_equal(f->w.ops[1].label, STN_LABEL_BOTTLENECK);
+	}
+	assert_true(first >= 2 && first <= 6);
+}
+
 static void test_warmup(void **state)
 {
 	fixture *f = *state;
@@ -185,6 +220,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_saturated_growing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_saturated_flat_full_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wobbling_queue_near_capacity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mild_sustained_overload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_warmup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backpressure_metric, setup, teardown),
 	};
