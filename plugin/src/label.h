@@ -12,16 +12,16 @@
 #include "window.h"
 
 typedef struct stn_label_params {
-	double busy_hi;             /* saturated when busy_max >= this (0.8) */
+	double busy_hi;             /* saturated when busy_max >= this (0.9) */
 	uint32_t warmup_windows;    /* windows without labels after a reconfiguration (2) */
 	uint32_t k_consecutive;     /* candidate windows in a row before a bottleneck label (2) */
 	double backlog_growth_frac; /* backlog grows: delta > frac * target records/window + min */
 	double backlog_growth_min;  /* records (1) */
 	double queue_min_frac;      /* has a queue: backlog_sum >= frac * target records/window */
 	double lag_growth_ms;       /* lag grows: delta > this (2 ms) */
-	double backlog_jitter_frac; /* and over its run of rising windows by more than this *
-				     * target records/window (0.02) */
-	double lag_jitter_ms;       /* the same for the lag (20 ms) */
+	double backlog_jitter_frac; /* and over its run of rising windows: delta > this *
+				     * target records/window (0.05) */
+	double lag_jitter_ms;       /* the same for the lag (100 ms) */
 	double full_load;           /* received its full load: rate_in >= this * target (0.95) */
 	double bp_hi;               /* upstream held back by engine metric: bp_max >= this (0.5) */
 } stn_label_params;

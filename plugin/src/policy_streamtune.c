@@ -10,9 +10,12 @@
  * drain_s. Safeguards: warm-up after every change, hysteresis (an operator that went down is
  * not raised again at the same rate unless it becomes a bottleneck), a cap on
  * reconfigurations per hour, a first step up capped at 1.5x DS2 while the exponent is
- * unidentified (windows at one parallelism), scale-down only after three windows at a
- * setting, where the hottest instance stays under idle_busy and never below L + 1, and never
- * while it or an operator upstream of it is a bottleneck; DS2 fallback without a usable
+ * unidentified (windows at one parallelism), a step up no larger than the measured load needs
+ * (the hottest instance's busy fraction predicted at the target rate stays under idle_busy:
+ * measured where that parallelism was seen, else scaled from the current setting's windows),
+ * scale-down only after three windows at a setting, to where that prediction stays under
+ * idle_busy and never below L + 1, and never while it or an operator upstream of it is a
+ * bottleneck; DS2 fallback without a usable
  * model, when an operator has no evidence, or when the loop does not converge within
  * max_rounds decisions of a rate change.
  * Key-bound operators (the hottest instance carries a hot key's work that no number of
@@ -36,6 +39,7 @@
 #include "policy_impl.h"
 
 #define ST_OBS 16u
+#define ST_SEEN 8u
 
 typedef struct st_op {
 	uint32_t lo, hi;         /* bounds: lo < p <= hi; hi 0 = unknown */
@@ -49,6 +53,13 @@ typedef struct st_op {
 	int8_t last_dir;         /* +1 / -1: last move at this rate, 0 none */
 	uint8_t reversals;       /* direction changes at this rate */
 	uint32_t at_par, windows_at_par; /* the latest parallelism and its windows so far */
+	/* Sums over those windows that were unsaturated and had input (see setting_load). */
+	double sum_busy_max, sum_busy_mean, sum_rate_in;
+	uint32_t n_sum;
+	/* Throughput at which the hottest instance is fully busy (records in / busy_max), per
+	 * parallelism seen unsaturated: a log mean over its windows, at most ST_SEEN settings. */
+	uint32_t seen_p[ST_SEEN], seen_n[ST_SEEN], n_seen;
+	double seen_logcap[ST_SEEN];
 	bool source;             /* no inputs: its output is the job's load */
 	double out, prev_out;    /* records/s out, latest window and the one before */
 	uint32_t hot_streak;     /* consecutive key-bound windows */
@@ -167,7 +178,7 @@ static stn_status st_create(const stn_dag *dag, const stn_policy_option *opts, s
 	    !stn__policy_opt(opts, n_opts, "warm_up", 2.0, 0.0, 1000.0, &wu, eb) ||
 	    !stn__policy_opt(opts, n_opts, "max_rounds", 4.0, 1.0, 1000.0, &mr, eb) ||
 	    !stn__policy_opt(opts, n_opts, "reconfigs_per_hour", 20.0, 1.0, 3600.0, &cap, eb) ||
-	    !stn__policy_opt(opts, n_opts, "idle_busy", 0.85, 0.05, 1.0, &idle, eb) ||
+	    !stn__policy_opt(opts, n_opts, "idle_busy", 0.92, 0.05, 1.0, &idle, eb) ||
 	    !stn__policy_opt(opts, n_opts, "full_load", 0.95, 0.5, 1.0, &full, eb) ||
 	    !stn__policy_opt(opts, n_opts, "local_prior", 0.0, 0.0, 1.0, &local, eb) ||
 	    !stn__policy_opt(opts, n_opts, "sharpness", 25.0, 1.0, 1000.0, &sharp, eb) ||
@@ -367,6 +378,8 @@ static void note_decision(stn_policy *p)
  * ST_HOT_SHARE: there more instances do help. */
 #define ST_HOT_MIN 0.5
 #define ST_HOT_SHARE 0.15
+/* A hottest instance this busy had more work than it could do in the window. */
+#define ST_SATURATED 0.99
 static double work_instances(const stn_op_window *ow, uint32_t par)
 {
 	/* Engines may report idle instances beyond p (Timely: every worker): the mean is over
@@ -404,6 +417,86 @@ static double busy_at(const stn_op_window *ow, uint32_t par, uint32_t want, doub
 	return fmax(hottest, work_instances(ow, par) / want);
 }
 
+/* The load of the operator at its current setting: its busy fractions and input averaged over
+ * the windows at this parallelism in which it was unsaturated (a saturated window shows what
+ * it could do, not what it was asked), whatever the rate then; else this window. Averaged, not
+ * the latest alone: a hot key that moves between instances makes the hottest one's busy swing
+ * from window to window. Busy scales with input, so λ / rate_in carries it to any rate. */
+static stn_op_window setting_load(const st_op *o, const stn_op_window *ow, uint32_t par)
+{
+	stn_op_window at = *ow;
+	if (o->at_par == par && o->n_sum > 0) {
+		at.busy_max = o->sum_busy_max / o->n_sum;
+		at.busy_mean = o->sum_busy_mean / o->n_sum;
+		at.rate_in = o->sum_rate_in / o->n_sum;
+	}
+	return at;
+}
+
+static void note_seen(st_op *o, uint32_t par, double log_cap)
+{
+	uint32_t k = 0;
+	while (k < o->n_seen && o->seen_p[k] != par)
+		k++;
+	if (k == o->n_seen) {
+		if (o->n_seen == ST_SEEN)
+			return;
+		o->n_seen++;
+		o->seen_p[k] = par;
+		o->seen_n[k] = 0;
+		o->seen_logcap[k] = 0.0;
+	}
+	o->seen_n[k]++;
+	o->seen_logcap[k] += (log_cap - o->seen_logcap[k]) / o->seen_n[k];
+}
+
+/* The hottest instance's busy fraction at parallelism want under input lambda, from the
+ * settings seen unsaturated: measured at want itself; else log-linear in log p between the
+ * two seen settings nearest to it (an exponent of 0..1); with one seen, from the load at the
+ * current setting scaled to lambda and the fitted exponent. Measured rather than fitted where
+ * it can: with Nexmark's uneven bins the hottest instance's share does not fall as p^-alpha
+ * for one alpha, and the fit forgets settings its windows no longer cover. */
+static double predicted_busy(const st_op *o, const stn_op_window *at, uint32_t par, uint32_t want,
+			     double lambda)
+{
+	int near = -1, next = -1;
+	for (uint32_t k = 0; k < o->n_seen; k++) {
+		if (o->seen_p[k] == want)
+			return lambda / exp(o->seen_logcap[k]);
+		uint32_t dk = o->seen_p[k] > want ? o->seen_p[k] - want : want - o->seen_p[k];
+		if (near < 0 || dk < (o->seen_p[near] > want ? o->seen_p[near] - want
+							      : want - o->seen_p[near])) {
+			next = near;
+			near = (int)k;
+		} else if (next < 0 || dk < (o->seen_p[next] > want ? o->seen_p[next] - want
+								     : want - o->seen_p[next])) {
+			next = (int)k;
+		}
+	}
+	if (near >= 0 && next >= 0) {
+		double lp_a = log((double)o->seen_p[near]), lp_b = log((double)o->seen_p[next]);
+		double slope = (o->seen_logcap[near] - o->seen_logcap[next]) / (lp_a - lp_b);
+		slope = fmin(1.0, fmax(0.0, slope));
+		double log_cap = o->seen_logcap[near] + slope * (log((double)want) - lp_a);
+		return lambda / exp(log_cap);
+	}
+	double scale = at->rate_in > 0.0 ? lambda / at->rate_in : 1.0;
+	return busy_at(at, par, want, o->alpha) * scale;
+}
+
+/* The smallest p whose predicted busy stays under busy_target (p_max if none; 0 if the window
+ * shows no load). */
+static uint32_t measured_need(const st_op *o, const stn_op_window *at, uint32_t par,
+			      double lambda, double busy_target, uint32_t p_max)
+{
+	if (!(at->rate_in > 0.0) || !(at->busy_max > 0.05) || !(lambda > 0.0))
+		return 0;
+	for (uint32_t want = 1; want < p_max; want++)
+		if (predicted_busy(o, at, par, want, lambda) <= busy_target)
+			return want;
+	return p_max;
+}
+
 /* Whether the operator counts as key-bound in this window: it is, or it is keyed. Two
  * key-bound windows in a row make an operator keyed; it stays keyed (a saturated hottest
  * instance hides the excess, and a hot key that moves between instances within a window
@@ -415,6 +508,14 @@ static bool track_key_bound(st_op *o, const stn_op_window *ow, uint32_t par)
 	} else {
 		o->at_par = par;
 		o->windows_at_par = 1;
+		o->n_sum = 0;
+		o->sum_busy_max = o->sum_busy_mean = o->sum_rate_in = 0.0;
+	}
+	if (ow->busy_max < ST_SATURATED && ow->busy_max > 0.05 && ow->rate_in > 0.0) {
+		o->sum_busy_max += ow->busy_max;
+		o->sum_busy_mean += ow->busy_mean;
+		o->sum_rate_in += ow->rate_in;
+		o->n_sum++;
 	}
 	if (key_bound(ow, par)) {
 		o->cool_streak = 0;
@@ -520,6 +621,8 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 			o->obs_head = (o->obs_head + 1) % ST_OBS;
 			if (o->n_obs < ST_OBS)
 				o->n_obs++;
+			if (busy < ST_SATURATED)
+				note_seen(o, par, log(ow->rate_in / busy));
 		}
 		fit_op(p, o);
 	}
@@ -551,6 +654,7 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 		h.s = o->s_fit > o->s ? o->s_fit : o->s;
 		uint32_t par = ow->parallelism ? ow->parallelism : cur;
 		bool hot = p->hot[v];
+		stn_op_window at = setting_load(o, ow, par);
 		if (lambda <= 0) {
 			want = 1;
 			why = "no load";
@@ -574,6 +678,14 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 			if (want > cur && want > cap_up && !spans_parallelisms(o)) {
 				want = cap_up > cur ? cap_up : cur;
 				why = "model, capped";
+			}
+			/* Nor beyond what the measured load needs: the model's uncertainty is
+			 * headroom the window's own busy time shows is not wanted. */
+			uint32_t need = measured_need(o, &at, par, lambda, p->idle_busy,
+						      p->job.dag.ops[v].p_max);
+			if (want > cur && need > cur && need < want) {
+				want = need;
+				why = "model, measured load";
 			}
 		}
 		if (want <= o->lo)
@@ -624,7 +736,7 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 			}
 			/* (A key-bound operator's hottest instance stays hot whatever p.) */
 			while (!hot && want < cur &&
-			       busy_at(ow, par, want, o->alpha) > p->idle_busy)
+			       predicted_busy(o, &at, par, want, lambda) > p->idle_busy)
 				want++;
 		}
 		if (want != cur) {
