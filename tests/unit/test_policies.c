@@ -413,46 +413,83 @@ static void wrong_prior_model(stn_model *m, double log_c, double alpha_logit)
  * a quarter at six windows, and the bias shrank window by window: 8 -> 7 -> 6. A prior at the
  * head's clamp, e^-60, held the fitted capacity at e^0 for good: the offset was clamped, not
  * the capacity, and Nexmark Q1 sat at twice the oracle.) */
-static void wrong_prior_case(double log_c, double alpha_logit)
+/* The job's (first operator's) source rate becomes rate; the policy is told. */
+static void change_source_rate(const stn_policy_vtable *vt, stn_policy *pol, stn_dag *d,
+			       double rate)
+{
+	stn_errbuf eb = {{0}};
+	d->ops[0].source_rate = rate;
+	assert_int_equal(vt->on_rates(pol, d, &eb), STN_OK);
+}
+
+/* The chain 1 -> 8 -> 1 at 6624 records/s under the streamtune policy served by a one-member
+ * model whose head says log c and alpha_logit for every operator; options opt. */
+typedef struct prior_run {
+	stn_dag d;
+	stn_window w;
+	stn_model m;
+	const stn_policy_vtable *vt;
+	stn_policy *pol;
+	stn_decision dec;
+} prior_run;
+
+static void prior_run_init(prior_run *r, double log_c, double alpha_logit,
+			   const stn_policy_option *opt, size_t n_opt)
 {
 	double sel[3] = {1.0, 1.0, 1.0};
 	uint32_t p[3] = {1, 8, 1};
-	stn_dag d;
-	chain(&d, 3, 6624.0, sel, p, STN_PART_HASH);
-	stn_window w;
-	window_of(&w, &d, 1000);
-	set_op(&w, 0, 6624, 6624, 0.1);
-	set_op(&w, 2, 6624, 6624, 0.1);
-	stn_model m;
-	wrong_prior_model(&m, log_c, alpha_logit);
-	stn_policy_option opt[] = {{"warm_up", 0}, {"idle_busy", 0.85}};
-	stn_policy *pol = NULL;
+	chain(&r->d, 3, 6624.0, sel, p, STN_PART_HASH);
+	window_of(&r->w, &r->d, 1000);
+	wrong_prior_model(&r->m, log_c, alpha_logit);
 	stn_errbuf eb = {{0}};
-	const stn_policy_vtable *vt = stn__policy_find("streamtune");
-	assert_int_equal(vt->create(&d, opt, 2, &m, &pol, &eb), STN_OK);
-	stn_decision dec;
-	assert_int_equal(stn__decision_init(&dec, 3), STN_OK);
+	r->vt = stn__policy_find("streamtune");
+	r->pol = NULL;
+	assert_int_equal(r->vt->create(&r->d, opt, n_opt, &r->m, &r->pol, &eb), STN_OK);
+	assert_int_equal(stn__decision_init(&r->dec, 3), STN_OK);
+}
+
+/* Feeds the current window; the middle operator's new parallelism, or 0 if unchanged. */
+static uint32_t prior_run_step(prior_run *r)
+{
+	stn_errbuf eb = {{0}};
+	bool decided = false;
+	assert_int_equal(r->vt->on_window(r->pol, &r->w, &r->dec, &decided, &eb), STN_OK);
+	return decided && r->dec.parallelism[1] != r->w.ops[1].parallelism ? r->dec.parallelism[1]
+									     : 0;
+}
+
+static void prior_run_fini(prior_run *r)
+{
+	r->vt->destroy(r->pol);
+	stn__decision_fini(&r->dec);
+	stn__window_fini(&r->w);
+	stn__dag_fini(&r->d);
+	stn__model_fini(&r->m);
+}
+
+static void wrong_prior_case(double log_c, double alpha_logit)
+{
+	stn_policy_option opt[] = {{"warm_up", 0}, {"idle_busy", 0.85}};
+	prior_run r;
+	prior_run_init(&r, log_c, alpha_logit, opt, 2);
+	set_op(&r.w, 0, 6624, 6624, 0.1);
+	set_op(&r.w, 2, 6624, 6624, 0.1);
 	uint32_t par = 8, decisions = 0;
 	for (int i = 0; i < 30; i++) {
 		double mean = 6624.0 / (par * 1500.0);
-		set_op(&w, 1, 6624, 6624, mean);
-		w.ops[1].busy_max = fmin(1.0, 1.06 * mean);
-		w.ops[1].parallelism = w.ops[1].n_inst = par;
-		bool decided = false;
-		assert_int_equal(vt->on_window(pol, &w, &dec, &decided, &eb), STN_OK);
-		if (decided && dec.parallelism[1] != par) {
-			assert_non_null(strstr(dec.reason, "model"));
-			par = dec.parallelism[1];
+		set_op(&r.w, 1, 6624, 6624, mean);
+		r.w.ops[1].busy_max = fmin(1.0, 1.06 * mean);
+		r.w.ops[1].parallelism = r.w.ops[1].n_inst = par;
+		uint32_t next = prior_run_step(&r);
+		if (next) {
+			assert_non_null(strstr(r.dec.reason, "model"));
+			par = next;
 			decisions++;
 		}
 	}
 	assert_int_equal(par, 6);
 	assert_int_equal(decisions, 1);
-	vt->destroy(pol);
-	stn__decision_fini(&dec);
-	stn__window_fini(&w);
-	stn__dag_fini(&d);
-	stn__model_fini(&m);
+	prior_run_fini(&r);
 }
 
 static void test_streamtune_wrong_prior_one_step(void **state)
@@ -485,33 +522,18 @@ static void served_at(stn_window *w, double in, uint32_t par)
 static void test_streamtune_steps_up_to_measured_load(void **state)
 {
 	(void)state;
-	double sel[3] = {1.0, 1.0, 1.0};
-	uint32_t p[3] = {1, 8, 1};
-	stn_dag d;
-	chain(&d, 3, 6624.0, sel, p, STN_PART_HASH);
-	stn_window w;
-	window_of(&w, &d, 1000);
-	stn_model m;
-	wrong_prior_model(&m, log(1500.0), -10.0);
 	stn_policy_option opt[] = {{"warm_up", 0}};
-	stn_policy *pol = NULL;
-	stn_errbuf eb = {{0}};
-	const stn_policy_vtable *vt = stn__policy_find("streamtune");
-	assert_int_equal(vt->create(&d, opt, 1, &m, &pol, &eb), STN_OK);
-	stn_decision dec;
-	assert_int_equal(stn__decision_init(&dec, 3), STN_OK);
+	prior_run r;
+	prior_run_init(&r, log(1500.0), -10.0, opt, 1);
 	uint32_t par = 8, after = 0;
 	for (int i = 0; i < 40; i++) {
-		if (i == 16) {
-			d.ops[0].source_rate = 10598.4;
-			assert_int_equal(vt->on_rates(pol, &d, &eb), STN_OK);
-		}
-		served_at(&w, i < 16 ? 6624.0 : 10598.4, par);
-		w.ops[1].label = w.ops[1].busy_max >= 1.0 ? STN_LABEL_BOTTLENECK : STN_LABEL_OK;
-		bool decided = false;
-		assert_int_equal(vt->on_window(pol, &w, &dec, &decided, &eb), STN_OK);
-		if (decided && dec.parallelism[1] != par) {
-			par = dec.parallelism[1];
+		if (i == 16)
+			change_source_rate(r.vt, r.pol, &r.d, 10598.4);
+		served_at(&r.w, i < 16 ? 6624.0 : 10598.4, par);
+		r.w.ops[1].label = r.w.ops[1].busy_max >= 1.0 ? STN_LABEL_BOTTLENECK : STN_LABEL_OK;
+		uint32_t next = prior_run_step(&r);
+		if (next) {
+			par = next;
 			after += i >= 16;
 		}
 		if (i == 15)
@@ -519,11 +541,7 @@ static void test_streamtune_steps_up_to_measured_load(void **state)
 	}
 	assert_int_equal(after, 1);
 	assert_true(par >= 8 && par <= 9);
-	vt->destroy(pol);
-	stn__decision_fini(&dec);
-	stn__window_fini(&w);
-	stn__dag_fini(&d);
-	stn__model_fini(&m);
+	prior_run_fini(&r);
 }
 
 /* A three-operator chain under the streamtune policy with a flat prior, fed window by window
@@ -574,11 +592,8 @@ static void test_streamtune_waits_out_transition(void **state)
 	chain_run_init(&r, 10600.0, sel, p);
 	uint32_t par = 9, decisions = 0;
 	for (int i = 0; i < 24; i++) {
-		if (i == 8) {
-			stn_errbuf eb = {{0}};
-			r.d.ops[0].source_rate = 5300.0;
-			assert_int_equal(r.vt->on_rates(r.pol, &r.d, &eb), STN_OK);
-		}
+		if (i == 8)
+			change_source_rate(r.vt, r.pol, &r.d, 5300.0);
 		served_at(&r.w, i < 8 ? 10600.0 : i == 8 ? 7509.0 : 5300.0, par);
 		if (chain_run_step(&r) && r.dec.parallelism[1] != par) {
 			par = r.dec.parallelism[1];
