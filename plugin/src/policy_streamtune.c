@@ -450,38 +450,42 @@ static void note_seen(st_op *o, uint32_t par, double log_cap)
 	o->seen_logcap[k] += (log_cap - o->seen_logcap[k]) / o->seen_n[k];
 }
 
+static uint32_t distance(uint32_t a, uint32_t b)
+{
+	return a > b ? a - b : b - a;
+}
+
 /* The hottest instance's busy fraction at parallelism want under input lambda, from the
  * settings seen unsaturated: measured at want itself; else log-linear in log p between the
  * two seen settings nearest to it (an exponent of 0..1); with one seen, from the load at the
  * current setting scaled to lambda and the fitted exponent. Measured rather than fitted where
  * it can: with Nexmark's uneven bins the hottest instance's share does not fall as p^-alpha
- * for one alpha, and the fit forgets settings its windows no longer cover. */
+ * for one alpha, and the fit forgets settings its windows no longer cover. Never below the
+ * mean load, the current work spread over want instances. */
 static double predicted_busy(const st_op *o, const stn_op_window *at, uint32_t par, uint32_t want,
 			     double lambda)
 {
+	double scale = at->rate_in > 0.0 ? lambda / at->rate_in : 1.0;
+	double mean = work_instances(at, par) * scale / want;
 	int near = -1, next = -1;
 	for (uint32_t k = 0; k < o->n_seen; k++) {
 		if (o->seen_p[k] == want)
-			return lambda / exp(o->seen_logcap[k]);
-		uint32_t dk = o->seen_p[k] > want ? o->seen_p[k] - want : want - o->seen_p[k];
-		if (near < 0 || dk < (o->seen_p[near] > want ? o->seen_p[near] - want
-							      : want - o->seen_p[near])) {
+			return fmax(mean, lambda / exp(o->seen_logcap[k]));
+		uint32_t d = distance(o->seen_p[k], want);
+		if (near < 0 || d < distance(o->seen_p[near], want)) {
 			next = near;
 			near = (int)k;
-		} else if (next < 0 || dk < (o->seen_p[next] > want ? o->seen_p[next] - want
-								     : want - o->seen_p[next])) {
+		} else if (next < 0 || d < distance(o->seen_p[next], want)) {
 			next = (int)k;
 		}
 	}
-	if (near >= 0 && next >= 0) {
-		double lp_a = log((double)o->seen_p[near]), lp_b = log((double)o->seen_p[next]);
-		double slope = (o->seen_logcap[near] - o->seen_logcap[next]) / (lp_a - lp_b);
-		slope = fmin(1.0, fmax(0.0, slope));
-		double log_cap = o->seen_logcap[near] + slope * (log((double)want) - lp_a);
-		return lambda / exp(log_cap);
-	}
-	double scale = at->rate_in > 0.0 ? lambda / at->rate_in : 1.0;
-	return busy_at(at, par, want, o->alpha) * scale;
+	if (next < 0)
+		return busy_at(at, par, want, o->alpha) * scale;
+	double lp_near = log((double)o->seen_p[near]), lp_next = log((double)o->seen_p[next]);
+	double slope = (o->seen_logcap[near] - o->seen_logcap[next]) / (lp_near - lp_next);
+	slope = fmin(1.0, fmax(0.0, slope));
+	double log_cap = o->seen_logcap[near] + slope * (log((double)want) - lp_near);
+	return fmax(mean, lambda / exp(log_cap));
 }
 
 /* The smallest p whose predicted busy stays under busy_target (p_max if none; 0 if the window
