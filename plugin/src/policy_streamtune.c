@@ -501,11 +501,9 @@ static uint32_t measured_need(const st_op *o, const stn_op_window *at, uint32_t 
 	return p_max;
 }
 
-/* Whether the operator counts as key-bound in this window: it is, or it is keyed. Two
- * key-bound windows in a row make an operator keyed; it stays keyed (a saturated hottest
- * instance hides the excess, and a hot key that moves between instances within a window
- * spreads it) until five windows in a row show it unsaturated and balanced. */
-static bool track_key_bound(st_op *o, const stn_op_window *ow, uint32_t par)
+/* Counts the windows at the operator's current parallelism and sums the load of those that
+ * were unsaturated and had input (see setting_load); a new parallelism starts over. */
+static void track_setting(st_op *o, const stn_op_window *ow, uint32_t par)
 {
 	if (par == o->at_par) {
 		o->windows_at_par++;
@@ -521,6 +519,14 @@ static bool track_key_bound(st_op *o, const stn_op_window *ow, uint32_t par)
 		o->sum_rate_in += ow->rate_in;
 		o->n_sum++;
 	}
+}
+
+/* Whether the operator counts as key-bound in this window: it is, or it is keyed. Two
+ * key-bound windows in a row make an operator keyed; it stays keyed (a saturated hottest
+ * instance hides the excess, and a hot key that moves between instances within a window
+ * spreads it) until five windows in a row show it unsaturated and balanced. */
+static bool track_key_bound(st_op *o, const stn_op_window *ow, uint32_t par)
+{
 	if (key_bound(ow, par)) {
 		o->cool_streak = 0;
 		if (++o->hot_streak >= 2)
@@ -604,6 +610,7 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 		double lambda = p->job.lambda[v];
 		o->prev_out = o->out;
 		o->out = ow->rate_out;
+		track_setting(o, ow, par);
 		p->hot[v] = track_key_bound(o, ow, par);
 		/* A key-bound operator's saturation is its hot key's: no bound on p. */
 		if (ow->label == STN_LABEL_BOTTLENECK && !p->hot[v]) {
@@ -685,11 +692,13 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 			}
 			/* Nor beyond what the measured load needs: the model's uncertainty is
 			 * headroom the window's own busy time shows is not wanted. */
-			uint32_t need = measured_need(o, &at, par, lambda, p->idle_busy,
-						      p->job.dag.ops[v].p_max);
-			if (want > cur && need > cur && need < want) {
-				want = need;
-				why = "model, measured load";
+			if (want > cur) {
+				uint32_t need = measured_need(o, &at, par, lambda, p->idle_busy,
+							      p->job.dag.ops[v].p_max);
+				if (need > cur && need < want) {
+					want = need;
+					why = "model, measured load";
+				}
 			}
 		}
 		if (want <= o->lo)
