@@ -2,7 +2,6 @@
 //! per-operator parallelism with state migration driven by its decisions.
 
 pub mod connection;
-pub mod emulate;
 pub mod metrics;
 pub mod plugin;
 pub mod proto;
