@@ -67,11 +67,20 @@ typedef struct st_op {
 	bool keyed;              /* key-bound: sized on its mean load (see key_bound) */
 } st_op;
 
+/* A move an operator makes only together with another's: a reconfiguration is paid per
+ * decision, not per operator (p 0: none). prob is the model's bottleneck probability there. */
+typedef struct st_joint {
+	uint32_t p;
+	double prob;
+} st_joint;
+
 struct stn_policy {
 	stn_policy_job job;
 	st_op *op;
 	uint32_t *next, *ds2;
 	bool *hot, *blocked;     /* per window: key-bound; at or behind a bottleneck */
+	double *flood;           /* per window: load to come over the target, behind a bottleneck */
+	st_joint *joint;         /* per window: where it goes if another operator moves */
 	bool have_prior;
 	char no_model_why[96];
 	char member[STN_MODEL_MAX_NAME + 1]; /* model member serving the job */
@@ -160,6 +169,8 @@ static void st_destroy(stn_policy *p)
 	stn__free(p->ds2);
 	stn__free(p->hot);
 	stn__free(p->blocked);
+	stn__free(p->joint);
+	stn__free(p->flood);
 	stn__policy_job_fini(&p->job);
 	stn__free(p);
 }
@@ -198,7 +209,9 @@ static stn_status st_create(const stn_dag *dag, const stn_policy_option *opts, s
 	p->ds2 = stn__malloc_array(n, sizeof(*p->ds2));
 	p->hot = stn__calloc(n, sizeof(*p->hot));
 	p->blocked = stn__calloc(n, sizeof(*p->blocked));
-	if (!p->op || !p->next || !p->ds2 || !p->hot || !p->blocked) {
+	p->joint = stn__calloc(n, sizeof(*p->joint));
+	p->flood = stn__calloc(n, sizeof(*p->flood));
+	if (!p->op || !p->next || !p->ds2 || !p->hot || !p->blocked || !p->joint || !p->flood) {
 		st = stn__fail(eb, STN_ENOMEM, "streamtune: out of memory");
 		goto fail_arrays;
 	}
@@ -565,15 +578,58 @@ static void mark_blocked(stn_policy *p, const stn_window *w)
 {
 	const stn_policy_job *j = &p->job;
 	size_t n = j->dag.n_ops;
-	for (size_t v = 0; v < n; v++)
+	for (size_t v = 0; v < n; v++) {
 		p->blocked[v] = w->ops[v].label == STN_LABEL_BOTTLENECK && !p->hot[v];
+		p->flood[v] = 1.0;
+		/* A bottleneck is sized to drain its queue beyond a second of input within
+		 * drain_s: what follows it gets its input faster by as much meanwhile. */
+		double lambda = j->lambda[v], excess = w->ops[v].backlog_sum - lambda;
+		if (p->blocked[v] && lambda > 0.0 && excess > 0.0)
+			p->flood[v] = 1.0 + excess / (p->drain_s * lambda);
+	}
 	for (size_t i = 0; i < n; i++) {
 		uint32_t v = j->order[i];
 		if (!p->blocked[v])
 			continue;
-		for (size_t e = j->succ_start[v]; e < j->succ_start[v + 1]; e++)
-			p->blocked[j->succ[e]] = true;
+		for (size_t e = j->succ_start[v]; e < j->succ_start[v + 1]; e++) {
+			uint32_t s = j->succ[e];
+			p->blocked[s] = true;
+			p->flood[s] = fmax(p->flood[s], p->flood[v]);
+		}
 	}
+}
+
+/* The model's bottleneck probability of the operator at par under lambda (-1: no evidence). */
+static double prob_at(const st_op *o, const stn_head_out *h, double lambda, uint32_t par)
+{
+	return o->n_obs && lambda > 0 ? stn__head_prob(h, log(lambda), par) : -1.0;
+}
+
+/* Moves operator v to want in this decision unless that would change its direction a second
+ * time at this rate (hysteresis: beyond one reversal only a labelled bottleneck moves it, up).
+ * Whether it moved. */
+static bool move(stn_policy *p, size_t v, uint32_t want, bool bottleneck, const char *why,
+		 stn_decision *out)
+{
+	st_op *o = &p->op[v];
+	uint32_t cur = p->job.cur[v];
+	if (want == cur)
+		return false;
+	int8_t dir = want > cur ? 1 : -1;
+	bool reverses = o->last_dir && dir != o->last_dir;
+	if (reverses && o->reversals >= 1 && !(dir > 0 && bottleneck))
+		return false;
+	if (reverses && o->reversals < UINT8_MAX)
+		o->reversals++;
+	o->last_dir = dir;
+	p->next[v] = want;
+	if (want < cur)
+		o->last_down_p = cur;
+	else if (o->last_down_p)
+		o->raised_after_down = true;
+	stn__policy_reason(out, " op %u %u->%u (%s%s, bounds %u<p<=%u)", p->job.dag.ops[v].id,
+			   cur, want, bottleneck ? "bottleneck, " : "", why, o->lo, o->hi);
+	return true;
 }
 
 static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision *out,
@@ -655,6 +711,7 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 		bool draining = excess > 0.0 && p->job.lambda[v] > 0;
 		double lambda = p->job.lambda[v] + (draining ? excess / p->drain_s : 0.0);
 		p->next[v] = cur;
+		p->joint[v] = (st_joint){0, -1.0};
 		out->prob[v] = -1.0;
 		uint32_t want;
 		const char *why;
@@ -723,8 +780,7 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 				want = cur;
 		} else if (want < cur) {
 			/* Down at most to where the hottest instance stays under idle_busy; at
-			 * least L + 1; never while a queue drains or it or anything upstream is a
-			 * bottleneck. */
+			 * least L + 1; never while its own queue drains. */
 			uint32_t seen = !hot ? observations_at(o, cur)
 				      : o->at_par == cur ? o->windows_at_par : 0;
 			/* One move, not a staircase as the fit's confidence grows: after three
@@ -735,51 +791,42 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 			 * received nothing while load was due (its input comes in bursts, such
 			 * as a window operator's once per slide). */
 			bool starved = ow->rate_in <= 0 && p->job.target_in[v] > 0;
-			if (p->blocked[v] || cap || draining || seen < 3 || o->raised_after_down ||
-			    !steady || starved) {
+			/* Behind a bottleneck, or with fewer windows at the setting, it goes down
+			 * only with another operator's decision: its load carried to the target
+			 * rate (see predicted_busy) and, behind a bottleneck, to the rate at which
+			 * that one's queue will drain into it. */
+			bool joint_only = p->blocked[v] || seen < 3;
+			double lambda_down = lambda * p->flood[v];
+			if (cap || draining || o->raised_after_down || !steady || starved) {
 				want = cur;
 			} else if (!hot) {
 				stn_head_out settled = h;
 				settled.s = fmax(h.s, 1.7 / p->noise);
 				uint32_t target = stn__head_min_parallelism(
-					&settled, log(lambda), p->tau, p->job.dag.ops[v].p_max);
+					&settled, log(lambda_down), p->tau, p->job.dag.ops[v].p_max);
 				if (target < want)
 					want = target > o->lo ? target : o->lo + 1;
 				want = stn__policy_clamp(&p->job, v, want);
 			}
 			/* (A key-bound operator's hottest instance stays hot whatever p.) */
 			while (!hot && want < cur &&
-			       predicted_busy(o, &at, par, want, lambda) > p->idle_busy)
+			       predicted_busy(o, &at, par, want, lambda_down) > p->idle_busy)
 				want++;
-		}
-		if (want != cur) {
-			/* Hysteresis: one change of direction per operator and rate, beyond which
-			 * only a labelled bottleneck moves it (up). */
-			int8_t dir = want > cur ? 1 : -1;
-			bool reverses = o->last_dir && dir != o->last_dir;
-			if (reverses && o->reversals >= 1 && !(dir > 0 && bottleneck))
+			if (joint_only && want < cur) {
+				p->joint[v] = (st_joint){want, prob_at(o, &h, lambda, want)};
 				want = cur;
+			}
 		}
-		if (want != cur) {
-			int8_t dir = want > cur ? 1 : -1;
-			if (o->last_dir && dir != o->last_dir && o->reversals < UINT8_MAX)
-				o->reversals++;
-			o->last_dir = dir;
-			p->next[v] = want;
-			change = true;
-			if (want < cur)
-				o->last_down_p = cur;
-			else if (o->last_down_p)
-				o->raised_after_down = true;
-			stn__policy_reason(out, " op %u %u->%u (%s%s, bounds %u<p<=%u)",
-					   p->job.dag.ops[v].id, cur, want, bottleneck ? "bottleneck, " : "",
-					   why, o->lo, o->hi);
-		}
-		if (o->n_obs && lambda > 0)
-			out->prob[v] = stn__head_prob(&h, log(lambda), p->next[v]);
+		change |= move(p, v, want, bottleneck, why, out);
+		out->prob[v] = prob_at(o, &h, lambda, p->next[v]);
 	}
 	if (!change)
 		return STN_OK;
+	for (size_t v = 0; v < n; v++) {
+		if (p->joint[v].p && p->next[v] == p->job.cur[v] &&
+		    move(p, v, p->joint[v].p, false, "with the decision", out))
+			out->prob[v] = p->joint[v].prob;
+	}
 	p->rounds++;
 apply:
 	for (size_t v = 0; v < n; v++) {
