@@ -349,8 +349,9 @@ static void test_streamtune_key_bound(void **state)
 
 /* The chain 120/s -> 8 -> 2 -> 8 -> 1, its third operator a bottleneck with `backlog` records
  * queued, the others at a tenth of their capacity, fed the same window: the lowest settings
- * the streamtune policy gives the operators before and behind the bottleneck. */
-static void bottleneck_case(double backlog, uint32_t *before, uint32_t *behind)
+ * the streamtune policy gives the operators before and behind the bottleneck, and whether
+ * the one behind went down with a decision made for another. */
+static void bottleneck_case(double backlog, uint32_t *before, uint32_t *behind, bool *joined)
 {
 	double sel[5] = {1.0, 1.0, 1.0, 1.0, 1.0};
 	uint32_t p[5] = {1, 8, 2, 8, 1};
@@ -369,6 +370,7 @@ static void bottleneck_case(double backlog, uint32_t *before, uint32_t *behind)
 	stn_decision dec;
 	assert_int_equal(stn__decision_init(&dec, 5), STN_OK);
 	*before = *behind = 8;
+	*joined = false;
 	for (int i = 0; i < 12; i++) {
 		bool decided = false;
 		assert_int_equal(vt->on_window(pol, &w, &dec, &decided, &eb), STN_OK);
@@ -378,6 +380,8 @@ static void bottleneck_case(double backlog, uint32_t *before, uint32_t *behind)
 			w.ops[v].parallelism = dec.parallelism[v];
 			w.ops[v].n_inst = dec.parallelism[v];
 		}
+		if (dec.parallelism[3] < *behind)
+			*joined = strstr(dec.reason, "with the decision") != NULL;
 		*before = dec.parallelism[1] < *before ? dec.parallelism[1] : *before;
 		*behind = dec.parallelism[3] < *behind ? dec.parallelism[3] : *behind;
 	}
@@ -396,12 +400,14 @@ static void test_streamtune_bottleneck_floods_downstream(void **state)
 {
 	(void)state;
 	uint32_t before, behind;
-	bottleneck_case(12000.0, &before, &behind);
+	bool joined;
+	bottleneck_case(12000.0, &before, &behind, &joined);
 	assert_true(before < 8);
 	assert_int_equal(behind, 8);
-	bottleneck_case(0.0, &before, &behind);
+	bottleneck_case(0.0, &before, &behind, &joined);
 	assert_true(before < 8);
 	assert_true(behind < 8);
+	assert_true(joined);
 }
 
 /* A model whose prior capacity is e^log_c records/s for every operator, at alpha
