@@ -82,6 +82,19 @@ static double growth_threshold(const stn_label_params *p, double target, double 
 	return p->backlog_growth_frac * target * dur_s + p->backlog_growth_min;
 }
 
+/* Whether a figure (known: both readings valid) rose by more than step in this window and,
+ * over its whole run of such windows, by more than step per window and than jitter; *base is
+ * where the run started, *run its length so far. */
+static bool sustained_rise(bool known, double now, double prev, double step, double jitter,
+			   double *base, uint32_t *run)
+{
+	bool rose = known && now - prev > step;
+	if (!rose || !*run)
+		*base = prev;
+	*run = rose ? *run + 1 : 0;
+	return rose && now - *base > fmax(*run * step, jitter);
+}
+
 stn_status stn__label_window(stn_labeller *l, const stn_dag *dag, const double *target_in,
 			     stn_window *w, stn_errbuf *eb)
 {
@@ -110,22 +123,14 @@ stn_status stn__label_window(stn_labeller *l, const stn_dag *dag, const double *
 	 * by more than the jitter of a snapshot (records wait for their time to complete, so a
 	 * queue near capacity wobbles by a fraction of a second's input). */
 	bool lag_known = l->have_prev && w->lag_ms >= 0.0 && l->prev_lag_ms >= 0.0;
-	bool lag_rose = lag_known && w->lag_ms - l->prev_lag_ms > pa->lag_growth_ms;
-	if (!lag_rose || !l->lag_run)
-		l->base_lag_ms = l->prev_lag_ms;
-	l->lag_run = lag_rose ? l->lag_run + 1 : 0;
-	bool lag_grows = lag_rose && w->lag_ms - l->base_lag_ms >
-					     fmax(l->lag_run * pa->lag_growth_ms, pa->lag_jitter_ms);
+	bool lag_grows = sustained_rise(lag_known, w->lag_ms, l->prev_lag_ms, pa->lag_growth_ms,
+					pa->lag_jitter_ms, &l->base_lag_ms, &l->lag_run);
 	for (size_t i = 0; i < n; i++) {
-		double backlog = w->ops[i].backlog_sum;
 		double tgt = target_in[i] > 0.0 ? target_in[i] : 0.0;
-		double thr = growth_threshold(pa, tgt, dur_s);
-		bool rose = l->have_prev && backlog - l->prev_backlog[i] > thr;
-		if (!rose || !l->run[i])
-			l->base_backlog[i] = l->prev_backlog[i];
-		l->run[i] = rose ? l->run[i] + 1 : 0;
-		l->grew[i] = rose && backlog - l->base_backlog[i] >
-					     fmax(l->run[i] * thr, pa->backlog_jitter_frac * tgt * dur_s);
+		double jitter = pa->backlog_jitter_frac * tgt * dur_s;
+		l->grew[i] = sustained_rise(l->have_prev, w->ops[i].backlog_sum, l->prev_backlog[i],
+					    growth_threshold(pa, tgt, dur_s), jitter,
+					    &l->base_backlog[i], &l->run[i]);
 	}
 	for (size_t i = 0; i < n; i++) {
 		const stn_op_window *o = &w->ops[i];

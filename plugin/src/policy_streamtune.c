@@ -14,10 +14,10 @@
  * (the hottest instance's busy fraction predicted at the target rate stays under idle_busy:
  * measured where that parallelism was seen, else scaled from the current setting's windows),
  * scale-down only after three windows at a setting, to where that prediction stays under
- * idle_busy and never below L + 1, and never while it or an operator upstream of it is a
- * bottleneck; DS2 fallback without a usable
- * model, when an operator has no evidence, or when the loop does not converge within
- * max_rounds decisions of a rate change.
+ * idle_busy and never below L + 1 (behind a bottleneck, or sooner, only together with a
+ * decision made for another operator, and behind a bottleneck sized for its queue draining
+ * into it); DS2 fallback without a usable model, when an operator has no evidence, or when
+ * the loop does not converge within max_rounds decisions of a rate change.
  * Key-bound operators (the hottest instance carries a hot key's work that no number of
  * instances can split; see key_bound) are sized on their mean load at skew_busy instead: their
  * saturation bounds nothing and their windows do not enter the fit.
@@ -393,6 +393,8 @@ static void note_decision(stn_policy *p)
 #define ST_HOT_SHARE 0.15
 /* A hottest instance this busy had more work than it could do in the window. */
 #define ST_SATURATED 0.99
+/* A hottest instance less busy than this says little of its capacity (timing noise). */
+#define ST_BUSY_MIN 0.05
 static double work_instances(const stn_op_window *ow, uint32_t par)
 {
 	/* Engines may report idle instances beyond p (Timely: every worker): the mean is over
@@ -506,7 +508,7 @@ static double predicted_busy(const st_op *o, const stn_op_window *at, uint32_t p
 static uint32_t measured_need(const st_op *o, const stn_op_window *at, uint32_t par,
 			      double lambda, double busy_target, uint32_t p_max)
 {
-	if (!(at->rate_in > 0.0) || !(at->busy_max > 0.05) || !(lambda > 0.0))
+	if (!(at->rate_in > 0.0) || !(at->busy_max > ST_BUSY_MIN) || !(lambda > 0.0))
 		return 0;
 	for (uint32_t want = 1; want < p_max; want++)
 		if (predicted_busy(o, at, par, want, lambda) <= busy_target)
@@ -526,7 +528,7 @@ static void track_setting(st_op *o, const stn_op_window *ow, uint32_t par)
 		o->n_sum = 0;
 		o->sum_busy_max = o->sum_busy_mean = o->sum_rate_in = 0.0;
 	}
-	if (ow->busy_max < ST_SATURATED && ow->busy_max > 0.05 && ow->rate_in > 0.0) {
+	if (ow->busy_max < ST_SATURATED && ow->busy_max > ST_BUSY_MIN && ow->rate_in > 0.0) {
 		o->sum_busy_max += ow->busy_max;
 		o->sum_busy_mean += ow->busy_mean;
 		o->sum_rate_in += ow->rate_in;
@@ -682,7 +684,8 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 		}
 		/* Nor does it tell how capacity scales with p: not an observation. */
 		double busy = ow->busy_max > 1.0 ? 1.0 : ow->busy_max;
-		if (busy > 0.05 && ow->rate_in > 0 && ow->label != STN_LABEL_NONE && !p->hot[v]) {
+		if (busy > ST_BUSY_MIN && ow->rate_in > 0 && ow->label != STN_LABEL_NONE &&
+		    !p->hot[v]) {
 			o->obs_logp[o->obs_head] = log((double)par);
 			o->obs_logr[o->obs_head] = log(ow->rate_in / busy);
 			o->obs_head = (o->obs_head + 1) % ST_OBS;
@@ -802,8 +805,9 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 			} else if (!hot) {
 				stn_head_out settled = h;
 				settled.s = fmax(h.s, 1.7 / p->noise);
-				uint32_t target = stn__head_min_parallelism(
-					&settled, log(lambda_down), p->tau, p->job.dag.ops[v].p_max);
+				uint32_t target =
+					stn__head_min_parallelism(&settled, log(lambda_down), p->tau,
+								  p->job.dag.ops[v].p_max);
 				if (target < want)
 					want = target > o->lo ? target : o->lo + 1;
 				want = stn__policy_clamp(&p->job, v, want);
