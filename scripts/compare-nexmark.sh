@@ -12,7 +12,9 @@
 # (per run, default 90), WORKERS (default 16), QUERIES (default "q1 q2 q3 q5 q8"),
 # SCHEDULES (default "steps:1,1.6,0.8 sine:0.4@60"), INITIAL (every tuned operator's
 # parallelism at the start, default 4), JOBS (concurrent explore runs, default 3),
-# SKIP_HISTORIES=1 to reuse $OUT/hist.
+# SKIP_HISTORIES=1 to reuse $OUT/hist, REPEATS (runs of every cell, default 1: identical
+# emulated runs differ with the machine's timing; with more, each repeat r writes
+# $OUT/SCHED-QN-rR/ and the final table gives medians and ranges).
 # RATE 7200, not 8000: at 8000 events/s Q1's and Q2's operator needs exactly 5, 8 and 4
 # instances at the three steps, each at 100 % load, where no backlog ever drains whatever
 # the policy; at 7200 they run at 90 %.
@@ -28,6 +30,11 @@ QUERIES=${QUERIES:-"q1 q2 q3 q5 q8"}
 SCHEDULES=${SCHEDULES:-"steps:1,1.6,0.8 sine:0.4@60"}
 INITIAL=${INITIAL:-4}
 JOBS=${JOBS:-3}
+REPEATS=${REPEATS:-1}
+if ! [[ "$REPEATS" =~ ^[1-9][0-9]?$ ]]; then
+	echo "compare-nexmark.sh: REPEATS must be 1..99, not '$REPEATS'" >&2
+	exit 2
+fi
 ALL_QUERIES="q0 q1 q2 q3 q4 q5 q6 q7 q8"
 
 echo "== building the plugin and the harness (Release)"
@@ -71,19 +78,21 @@ for q in $QUERIES; do
 done
 
 echo "== comparisons"
-printf 'schedule\tquery\tpolicy\treconfigs_mean\tparallelism_sum_after_convergence\tparallelism_over_oracle\tslo_violation_windows_after_convergence\tslo_violation_windows\tlatency_p99_ms\n' \
+printf 'schedule\tquery\tpolicy\trepeat\treconfigs_mean\tparallelism_sum_after_convergence\tparallelism_over_oracle\tslo_violation_windows_after_convergence\tslo_violation_windows\tlatency_p99_ms\n' \
 	>"$OUT/comparison.tsv"
-for sched in $SCHEDULES; do
-	name=${sched%%:*}
-	for q in $QUERIES; do
-		dir="$OUT/$name-$q"
-		echo "-- $q under $sched"
-		"$NEXMARK" compare --query "$q" --schedule "$sched" \
-			--policies streamtune,ds2,flink-autoscaler,conttune,dhalion,static \
-			--workers "$WORKERS" --emulate --rate "$RATE" --seconds "$SECONDS_PER_RUN" \
-			--initial "$INITIAL" --model "$OUT/models/no-$q.stnm" --quiet --out "$dir" --json "$dir.json" \
-			2>"$dir.log" | tee "$dir.table"
-		python3 - "$dir.json" "$name" "$q" >>"$OUT/comparison.tsv" <<'EOF'
+for repeat in $(seq 1 "$REPEATS"); do
+	for sched in $SCHEDULES; do
+		name=${sched%%:*}
+		for q in $QUERIES; do
+			dir="$OUT/$name-$q"
+			if ((REPEATS > 1)); then dir+="-r$repeat"; fi
+			echo "-- $q under $sched (run $repeat of $REPEATS)"
+			"$NEXMARK" compare --query "$q" --schedule "$sched" \
+				--policies streamtune,ds2,flink-autoscaler,conttune,dhalion,static \
+				--workers "$WORKERS" --emulate --rate "$RATE" --seconds "$SECONDS_PER_RUN" \
+				--initial "$INITIAL" --model "$OUT/models/no-$q.stnm" --quiet --out "$dir" --json "$dir.json" \
+				2>"$dir.log" | tee "$dir.table"
+			python3 - "$dir.json" "$name" "$q" "$repeat" >>"$OUT/comparison.tsv" <<'EOF'
 import json, sys
 runs = json.load(open(sys.argv[1]))
 rows = runs["policies"] if isinstance(runs, dict) and "policies" in runs else runs
@@ -91,12 +100,13 @@ for r in (rows.values() if isinstance(rows, dict) else rows):
     def f(k):
         v = r.get(k)
         return "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
-    print("\t".join([sys.argv[2], sys.argv[3], r["policy"]] + [f(k) for k in (
+    print("\t".join([sys.argv[2], sys.argv[3], r["policy"], sys.argv[4]] + [f(k) for k in (
         "reconfigs_mean", "parallelism_sum_after_convergence", "parallelism_over_oracle",
         "slo_violation_windows_after_convergence", "slo_violation_windows",
         "latency_p99_ms")]))
 EOF
+		done
 	done
 done
 echo "== done: $OUT/comparison.tsv"
-column -t -s $'\t' "$OUT/comparison.tsv"
+python3 scripts/comparison-table.py "$OUT/comparison.tsv" | tee "$OUT/comparison.md"

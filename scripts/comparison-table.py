@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""The comparison as a Markdown table, from the comparison.tsv of scripts/compare-nexmark.sh.
+
+One row per schedule and query, one column per policy. A cell is: reconfigurations per
+episode (a total under a schedule of one episode) · Σ parallelism after convergence over the
+oracle's ("-": not converged) · SLO violation windows (after convergence). With repeated runs
+every figure is the median over the repeats and the range of Σp / oracle follows in brackets;
+a run that never converged counts as above every converged one.
+
+usage: comparison-table.py COMPARISON.TSV [--policies P1,P2,..]
+"""
+import csv
+import math
+import statistics
+import sys
+
+DEFAULT_POLICIES = ["streamtune", "ds2", "flink-autoscaler", "dhalion", "conttune"]
+
+
+def number(text):
+    return math.inf if text in ("-", "", None) else float(text)
+
+
+def median(values):
+    return statistics.median_low(sorted(values))
+
+
+def figure(value, digits):
+    return "-" if math.isinf(value) else f"{value:.{digits}f}"
+
+
+def cell(runs):
+    if not runs:
+        return "?"
+    reconf = median([number(r["reconfigs_mean"]) for r in runs])
+    ratios = [number(r["parallelism_over_oracle"]) for r in runs]
+    slo = median([number(r["slo_violation_windows"]) for r in runs])
+    slo_after = median([number(r["slo_violation_windows_after_convergence"]) for r in runs])
+    text = f"{figure(reconf, 2 if reconf < 5 else 0)} · {figure(median(ratios), 2)}"
+    if len(runs) > 1:
+        text += f" [{figure(min(ratios), 2)}–{figure(max(ratios), 2)}]"
+    return text + f" · {figure(slo, 0)} ({figure(slo_after, 0)})"
+
+
+def main(argv):
+    if len(argv) < 2 or argv[1] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0 if len(argv) >= 2 else 2
+    policies = DEFAULT_POLICIES
+    if len(argv) == 4 and argv[2] == "--policies":
+        policies = [p for p in argv[3].split(",") if p]
+    elif len(argv) != 2:
+        print("comparison-table.py: unexpected arguments; see --help", file=sys.stderr)
+        return 2
+    try:
+        with open(argv[1], newline="") as f:
+            rows = list(csv.DictReader(f, delimiter="\t"))
+    except OSError as e:
+        print(f"comparison-table.py: {argv[1]}: {e.strerror}", file=sys.stderr)
+        return 1
+    needed = {"schedule", "query", "policy", "reconfigs_mean", "parallelism_over_oracle",
+              "slo_violation_windows", "slo_violation_windows_after_convergence"}
+    if not rows or not needed <= set(rows[0]):
+        print(f"comparison-table.py: {argv[1]}: not a comparison.tsv (columns "
+              f"{', '.join(sorted(needed))})", file=sys.stderr)
+        return 1
+    cells = []
+    for r in rows:
+        if (r["schedule"], r["query"]) not in cells:
+            cells.append((r["schedule"], r["query"]))
+    repeats = max(int(r.get("repeat") or 1) for r in rows)
+    print(f"| sched | query | {' | '.join(policies)} |")
+    print("|---|---|" + "---|" * len(policies))
+    for sched, query in cells:
+        here = [r for r in rows if (r["schedule"], r["query"]) == (sched, query)]
+        print(f"| {sched} | {query.upper()} | "
+              + " | ".join(cell([r for r in here if r["policy"] == p]) for p in policies)
+              + " |")
+    if repeats > 1:
+        print(f"\nMedians over {repeats} repeats; Σp / oracle's range in brackets.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
