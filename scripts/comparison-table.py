@@ -5,7 +5,7 @@ One row per schedule and query, one column per policy. A cell is: reconfiguratio
 episode (a total under a schedule of one episode) · Σ parallelism after convergence over the
 oracle's ("-": not converged) · SLO violation windows (after convergence). With repeated runs
 every figure is the median over the repeats and the range of Σp / oracle follows in brackets;
-a run that never converged counts as above every converged one.
+a run that never converged counts as above every converged one ("n/c" as the range's top).
 
 usage: comparison-table.py COMPARISON.TSV [--policies P1,P2,..]
 """
@@ -37,8 +37,9 @@ def cell(runs):
     slo = median([number(r["slo_violation_windows"]) for r in runs])
     slo_after = median([number(r["slo_violation_windows_after_convergence"]) for r in runs])
     text = f"{figure(reconf, 2 if reconf < 5 else 0)} · {figure(median(ratios), 2)}"
-    if len(runs) > 1:
-        text += f" [{figure(min(ratios), 2)}–{figure(max(ratios), 2)}]"
+    if len(runs) > 1 and not math.isinf(min(ratios)):
+        high = "n/c" if math.isinf(max(ratios)) else figure(max(ratios), 2)
+        text += f" [{figure(min(ratios), 2)}–{high}]"
     return text + f" · {figure(slo, 0)} ({figure(slo_after, 0)})"
 
 
