@@ -16,8 +16,10 @@
  * scale-down only after three windows at a setting, to where that prediction stays under
  * idle_busy and never below L + 1 (behind a bottleneck, or sooner, only together with a
  * decision made for another operator, and behind a bottleneck sized for its queue draining
- * into it); DS2 fallback without a usable model, when an operator has no evidence, or when
- * the loop does not converge within max_rounds decisions of a rate change.
+ * into it; on a falling input, for the rate at which the next decision can come, and no
+ * scale-up meanwhile short of a bottleneck); DS2 fallback without a usable model, when an
+ * operator has no evidence, or when the loop does not converge within max_rounds decisions
+ * of a rate change.
  * Key-bound operators (the hottest instance carries a hot key's work that no number of
  * instances can split; see key_bound) are sized on their mean load at skew_busy instead: their
  * saturation bounds nothing and their windows do not enter the fit.
@@ -40,6 +42,7 @@
 
 #define ST_OBS 16u
 #define ST_SEEN 8u
+#define ST_TREND 6u
 
 typedef struct st_op {
 	uint32_t lo, hi;         /* bounds: lo < p <= hi; hi 0 = unknown */
@@ -85,9 +88,11 @@ struct stn_policy {
 	char no_model_why[96];
 	char member[STN_MODEL_MAX_NAME + 1]; /* model member serving the job */
 	double tau, idle_busy, full_load, reg_delta, reg_alpha, s_default, noise, drain_s;
-	double skew_busy;
+	double skew_busy, fall_max;
 	uint32_t warm_up, warm_left, max_rounds, cap_per_hour;
 	uint32_t rounds;         /* decisions since the last rate change */
+	double source_out[ST_TREND]; /* the sources' output, the last ST_TREND windows (ring) */
+	uint32_t n_source_out;
 	double now_s;
 	double recent[64];       /* times of recent decisions (ring) */
 	uint32_t n_recent, recent_head;
@@ -180,11 +185,11 @@ static stn_status st_create(const stn_dag *dag, const stn_policy_option *opts, s
 {
 	static const char *const known[] = {"tau", "warm_up", "max_rounds", "reconfigs_per_hour",
 					    "idle_busy", "full_load", "local_prior", "sharpness",
-					    "noise", "drain_s", "skew_busy", NULL};
+					    "noise", "drain_s", "skew_busy", "fall_max", NULL};
 	stn_status st = stn__policy_check_opts("streamtune", opts, n_opts, known, eb);
 	if (st != STN_OK)
 		return st;
-	double tau, wu, mr, cap, idle, full, local, sharp, noise, drain, skew_busy;
+	double tau, wu, mr, cap, idle, full, local, sharp, noise, drain, skew_busy, fall_max;
 	if (!stn__policy_opt(opts, n_opts, "tau", 0.1, 1e-4, 0.5, &tau, eb) ||
 	    !stn__policy_opt(opts, n_opts, "warm_up", 2.0, 0.0, 1000.0, &wu, eb) ||
 	    !stn__policy_opt(opts, n_opts, "max_rounds", 4.0, 1.0, 1000.0, &mr, eb) ||
@@ -195,7 +200,8 @@ static stn_status st_create(const stn_dag *dag, const stn_policy_option *opts, s
 	    !stn__policy_opt(opts, n_opts, "sharpness", 25.0, 1.0, 1000.0, &sharp, eb) ||
 	    !stn__policy_opt(opts, n_opts, "noise", 0.03, 0.001, 1.0, &noise, eb) ||
 	    !stn__policy_opt(opts, n_opts, "drain_s", 10.0, 1.0, 3600.0, &drain, eb) ||
-	    !stn__policy_opt(opts, n_opts, "skew_busy", 0.6, 0.1, 1.0, &skew_busy, eb))
+	    !stn__policy_opt(opts, n_opts, "skew_busy", 0.6, 0.1, 1.0, &skew_busy, eb) ||
+	    !stn__policy_opt(opts, n_opts, "fall_max", 0.3, 0.0, 0.9, &fall_max, eb))
 		return STN_EINVAL;
 	stn_policy *p = stn__calloc(1, sizeof(*p));
 	if (!p)
@@ -228,6 +234,7 @@ static stn_status st_create(const stn_dag *dag, const stn_policy_option *opts, s
 	p->noise = noise;
 	p->drain_s = drain;
 	p->skew_busy = skew_busy;
+	p->fall_max = fall_max;
 	p->reg_delta = 0.05;
 	p->reg_alpha = 0.5;
 	for (size_t v = 0; v < n; v++) {
@@ -270,6 +277,8 @@ fail_policy:
 /* How far a source's output may be from the window's before for the window's busy fractions
  * to bound a scale-down. */
 #define ST_STEADY 0.1
+/* A fall of the input over the last ST_TREND windows beyond their noise. */
+#define ST_FALL_MIN 0.03
 
 /* The prior's weight on delta at delta = d: rd within ST_PRIOR_HUBER, falling as 1/|d| beyond
  * (the reweighted least-squares form of the Huber penalty). */
@@ -574,6 +583,31 @@ static bool sources_steady(const stn_policy *p)
 	return true;
 }
 
+/* On a falling input, the factor by which the rate will have fallen when the next decision
+ * can come (warm-up and three windows at the new setting): the sources' output fell in every
+ * one of the last ST_TREND windows and by ST_FALL_MIN over them, extrapolated linearly, by at
+ * most fall_max (0: never). A scale-down sized for the rate of now is behind the fall by the
+ * time it has settled; 1 otherwise. */
+static double falling_rate(const stn_policy *p)
+{
+	if (p->n_source_out < ST_TREND)
+		return 1.0;
+	double prev = 0.0, first = 0.0, last = 0.0;
+	for (uint32_t k = 0; k < ST_TREND; k++) {
+		double out = p->source_out[(p->n_source_out + k) % ST_TREND];
+		if (k == 0)
+			first = out;
+		else if (!(out < prev))
+			return 1.0;
+		prev = last = out;
+	}
+	double per_window = (first - last) / (first * (ST_TREND - 1));
+	if (per_window * (ST_TREND - 1) < ST_FALL_MIN)
+		return 1.0;
+	double fall = per_window * (p->warm_up + 3);
+	return 1.0 - fmin(fall, p->fall_max);
+}
+
 /* blocked[v]: v or an operator upstream of it is a bottleneck (not key-bound) in this window;
  * their windows understate the load they will get, so they must not scale down. */
 static void mark_blocked(stn_policy *p, const stn_window *w)
@@ -634,6 +668,18 @@ static bool move(stn_policy *p, size_t v, uint32_t want, bool bottleneck, const 
 	return true;
 }
 
+/* Every window's, warm-up too: the trend of the input spans decisions (see falling_rate). */
+static void note_source_out(stn_policy *p, const stn_window *w)
+{
+	double total = 0.0;
+	for (size_t v = 0; v < p->job.dag.n_ops; v++)
+		if (p->op[v].source)
+			total += w->ops[v].rate_out;
+	p->source_out[p->n_source_out % ST_TREND] = total;
+	/* Once full, n stays within [ST_TREND, 2 ST_TREND) with the oldest slot at n % ST_TREND. */
+	p->n_source_out = p->n_source_out >= 2 * ST_TREND - 1 ? ST_TREND : p->n_source_out + 1;
+}
+
 static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision *out,
 			       bool *decided, stn_errbuf *eb)
 {
@@ -642,6 +688,7 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 	if (st != STN_OK)
 		return st;
 	p->now_s += w->duration_ms > 0 ? w->duration_ms / 1000.0 : 1.0;
+	note_source_out(p, w);
 	if (p->warm_left > 0) {
 		p->warm_left--;
 		return STN_OK;
@@ -698,6 +745,7 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 	}
 	mark_blocked(p, w);
 	bool steady = sources_steady(p);
+	double fall = falling_rate(p);
 	bool fallback_all = p->rounds >= p->max_rounds;
 	bool cap = cap_reached(p);
 	bool change = false;
@@ -777,7 +825,9 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 			 * still rise, short of where it came down from. */
 			if (hot)
 				sure = o->last_down_p == 0 || want < o->last_down_p;
-			if (!bottleneck && !sure)
+			/* Nor, short of a bottleneck, while the input falls: the setting was
+			 * lowered ahead of it (see falling_rate). */
+			if (!bottleneck && (!sure || fall < 1.0))
 				want = cur;
 			if (cap && !bottleneck)
 				want = cur;
@@ -799,7 +849,7 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 			 * rate (see predicted_busy) and, behind a bottleneck, to the rate at which
 			 * that one's queue will drain into it. */
 			bool joint_only = p->blocked[v] || seen < 3;
-			double lambda_down = lambda * p->flood[v];
+			double lambda_down = lambda * p->flood[v] * fall;
 			if (cap || draining || o->raised_after_down || !steady || starved) {
 				want = cur;
 			} else if (!hot) {

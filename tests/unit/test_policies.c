@@ -658,6 +658,79 @@ static void test_streamtune_scales_down_bursty_input(void **state)
 	chain_run_fini(&r);
 }
 
+/* The chain 1 -> 9 -> 1 under the streamtune policy (flat prior, fall_max as given) while
+ * the input falls 3 % of 10,600 records/s a window to 5,300 and stays there, re-registered as
+ * the harness does when it moved by 5 %: the middle operator's decisions, its lowest setting,
+ * its parallelism summed over the windows, and whether it was ever under what its input
+ * needed at full load (1500/s per instance, the hottest instance 6 % above the mean). */
+static void falling_case(double fall_max, uint32_t *decisions, uint32_t *lowest, uint32_t *sum,
+			 bool *short_of)
+{
+	double sel[3] = {1.0, 1.0, 1.0};
+	uint32_t p[3] = {1, 9, 1};
+	stn_dag d;
+	chain(&d, 3, 10600.0, sel, p, STN_PART_HASH);
+	stn_window w;
+	window_of(&w, &d, 1000);
+	stn_policy_option opt[] = {
+		{"warm_up", 0}, {"local_prior", 1}, {"idle_busy", 0.85}, {"fall_max", fall_max}};
+	const stn_policy_vtable *vt = stn__policy_find("streamtune");
+	stn_policy *pol = NULL;
+	stn_errbuf eb = {{0}};
+	assert_int_equal(vt->create(&d, opt, 4, NULL, &pol, &eb), STN_OK);
+	stn_decision dec;
+	assert_int_equal(stn__decision_init(&dec, 3), STN_OK);
+	uint32_t par = 9;
+	double registered = 10600.0;
+	*decisions = 0;
+	*lowest = par;
+	*sum = 0;
+	*short_of = false;
+	for (int i = 0; i < 40; i++) {
+		double rate = fmax(5300.0, 10600.0 * (1.0 - 0.03 * (i > 5 ? i - 5 : 0)));
+		if (fabs(rate - registered) > 0.05 * registered) {
+			change_source_rate(vt, pol, &d, rate);
+			registered = rate;
+		}
+		served_at(&w, rate, par);
+		*short_of |= par * 1500.0 < 1.06 * rate;
+		*sum += par;
+		bool decided = false;
+		assert_int_equal(vt->on_window(pol, &w, &dec, &decided, &eb), STN_OK);
+		if (decided && dec.parallelism[1] != par) {
+			par = dec.parallelism[1];
+			(*decisions)++;
+			*lowest = par < *lowest ? par : *lowest;
+		}
+	}
+	vt->destroy(pol);
+	stn__decision_fini(&dec);
+	stn__window_fini(&w);
+	stn__dag_fini(&d);
+}
+
+/* On a falling input a scale-down is sized for the rate at which the next decision can come,
+ * not for the rate of now, which the fall leaves behind: each level is reached sooner, in no
+ * more moves, never short of capacity on the way. */
+static void test_streamtune_anticipates_falling_input(void **state)
+{
+	(void)state;
+	uint32_t now_decisions, now_lowest, now_sum, ahead_decisions, ahead_lowest, ahead_sum;
+	bool now_short, ahead_short;
+	falling_case(0.0, &now_decisions, &now_lowest, &now_sum, &now_short);
+	falling_case(0.3, &ahead_decisions, &ahead_lowest, &ahead_sum, &ahead_short);
+	print_message("falling input: sized for now %u moves to %u, %u instance-windows; "
+		      "ahead %u moves to %u, %u instance-windows\n",
+		      now_decisions, now_lowest, now_sum, ahead_decisions, ahead_lowest, ahead_sum);
+	assert_false(now_short);
+	assert_false(ahead_short);
+	assert_true(ahead_decisions <= now_decisions);
+	assert_true(ahead_sum < now_sum);
+	/* 5,300/s at 1500 each, 6 % hot, idle_busy 0.85: 5 instances (0.75) */
+	assert_int_equal(now_lowest, 5);
+	assert_int_equal(ahead_lowest, 5);
+}
+
 /* Safety checks from the outside, per decision. */
 typedef struct safety {
 	const stn_dag *dag;
@@ -1043,6 +1116,7 @@ int main(void)
 		cmocka_unit_test(test_streamtune_steps_up_to_measured_load),
 		cmocka_unit_test(test_streamtune_waits_out_transition),
 		cmocka_unit_test(test_streamtune_scales_down_bursty_input),
+		cmocka_unit_test(test_streamtune_anticipates_falling_input),
 		cmocka_unit_test(test_safety_random_jobs),
 		cmocka_unit_test(test_explore_bounds),
 		cmocka_unit_test(test_explore_period_determinism),
