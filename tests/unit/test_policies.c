@@ -278,16 +278,23 @@ static void test_streamtune_fallback(void **state)
 	stn__dag_fini(&d);
 }
 
-/* The streamtune policy without a model (flat prior) and without warm-up windows. */
+/* The streamtune policy without a model (flat prior) and without warm-up windows, looking
+ * ahead on a falling input by at most fall_max (the default 0.3; 0: not at all). */
 /* (At 15 % headroom, idle_busy 0.85, which the arithmetic in these tests' comments uses.) */
-static stn_policy *streamtune_flat_prior(const stn_dag *d)
+static stn_policy *streamtune_flat_prior_fall(const stn_dag *d, double fall_max)
 {
-	stn_policy_option opt[] = {{"warm_up", 0}, {"local_prior", 1}, {"idle_busy", 0.85}};
+	stn_policy_option opt[] = {
+		{"warm_up", 0}, {"local_prior", 1}, {"idle_busy", 0.85}, {"fall_max", fall_max}};
 	stn_policy *pol = NULL;
 	stn_errbuf eb = {{0}};
-	assert_int_equal(stn__policy_find("streamtune")->create(d, opt, 3, NULL, &pol, &eb),
+	assert_int_equal(stn__policy_find("streamtune")->create(d, opt, 4, NULL, &pol, &eb),
 			 STN_OK);
 	return pol;
+}
+
+static stn_policy *streamtune_flat_prior(const stn_dag *d)
+{
+	return streamtune_flat_prior_fall(d, 0.3);
 }
 
 /* A saturated hottest instance over a low mean (a hot key: more instances cannot split it) is
@@ -576,13 +583,19 @@ typedef struct chain_run {
 	stn_decision dec;
 } chain_run;
 
-static void chain_run_init(chain_run *r, double rate, const double *sel, const uint32_t *p)
+static void chain_run_init_fall(chain_run *r, double rate, const double *sel,
+				const uint32_t *p, double fall_max)
 {
 	chain(&r->d, 3, rate, sel, p, STN_PART_HASH);
 	window_of(&r->w, &r->d, 1000);
 	r->vt = stn__policy_find("streamtune");
-	r->pol = streamtune_flat_prior(&r->d);
+	r->pol = streamtune_flat_prior_fall(&r->d, fall_max);
 	assert_int_equal(stn__decision_init(&r->dec, 3), STN_OK);
+}
+
+static void chain_run_init(chain_run *r, double rate, const double *sel, const uint32_t *p)
+{
+	chain_run_init_fall(r, rate, sel, p, 0.3);
 }
 
 /* Feeds the current window; whether a decision came (in r->dec). */
@@ -668,18 +681,8 @@ static void falling_case(double fall_max, uint32_t *decisions, uint32_t *lowest,
 {
 	double sel[3] = {1.0, 1.0, 1.0};
 	uint32_t p[3] = {1, 9, 1};
-	stn_dag d;
-	chain(&d, 3, 10600.0, sel, p, STN_PART_HASH);
-	stn_window w;
-	window_of(&w, &d, 1000);
-	stn_policy_option opt[] = {
-		{"warm_up", 0}, {"local_prior", 1}, {"idle_busy", 0.85}, {"fall_max", fall_max}};
-	const stn_policy_vtable *vt = stn__policy_find("streamtune");
-	stn_policy *pol = NULL;
-	stn_errbuf eb = {{0}};
-	assert_int_equal(vt->create(&d, opt, 4, NULL, &pol, &eb), STN_OK);
-	stn_decision dec;
-	assert_int_equal(stn__decision_init(&dec, 3), STN_OK);
+	chain_run r;
+	chain_run_init_fall(&r, 10600.0, sel, p, fall_max);
 	uint32_t par = 9;
 	double registered = 10600.0;
 	*decisions = 0;
@@ -689,24 +692,19 @@ static void falling_case(double fall_max, uint32_t *decisions, uint32_t *lowest,
 	for (int i = 0; i < 40; i++) {
 		double rate = fmax(5300.0, 10600.0 * (1.0 - 0.03 * (i > 5 ? i - 5 : 0)));
 		if (fabs(rate - registered) > 0.05 * registered) {
-			change_source_rate(vt, pol, &d, rate);
+			change_source_rate(r.vt, r.pol, &r.d, rate);
 			registered = rate;
 		}
-		served_at(&w, rate, par);
+		served_at(&r.w, rate, par);
 		*short_of |= par * 1500.0 < 1.06 * rate;
 		*sum += par;
-		bool decided = false;
-		assert_int_equal(vt->on_window(pol, &w, &dec, &decided, &eb), STN_OK);
-		if (decided && dec.parallelism[1] != par) {
-			par = dec.parallelism[1];
+		if (chain_run_step(&r) && r.dec.parallelism[1] != par) {
+			par = r.dec.parallelism[1];
 			(*decisions)++;
 			*lowest = par < *lowest ? par : *lowest;
 		}
 	}
-	vt->destroy(pol);
-	stn__decision_fini(&dec);
-	stn__window_fini(&w);
-	stn__dag_fini(&d);
+	chain_run_fini(&r);
 }
 
 /* On a falling input a scale-down is sized for the rate at which the next decision can come,
