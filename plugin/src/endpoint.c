@@ -19,6 +19,10 @@
 
 #define IDENTITY_CAP 256        /* ZeroMQ routing ids are at most 255 bytes */
 #define MAX_OPEN_WINDOWS 4      /* per job; an older open window is closed incomplete */
+/* Per job: decisions whose ACK can still make their parallelism current. A client may
+ * acknowledge a decision only after later ones were sent (it holds once the records routed
+ * before it are served, which under a backlog takes longer than the policy waits). */
+#define UNACKED_DECISIONS 8
 #define MAX_SENDERS 1024u       /* SAMPLES parts per window */
 #define DRAIN_BATCH 512         /* messages handled between two commit checks */
 #define ZMQ_HARD_LIMIT_FACTOR 4 /* zmq drops (and disconnects) above factor x the limit */
@@ -56,7 +60,11 @@ typedef struct job {
 	uint64_t windows, decisions;
 	const stn_policy_vtable *pv;
 	stn_policy *pol;
-	uint32_t *decided_p;        /* parallelism of the last decision, applied on its ACK */
+	/* The last UNACKED_DECISIONS decisions: parallelism (n_ops each) and seq per slot
+	 * seq % UNACKED_DECISIONS (0: none); current once acknowledged. */
+	uint32_t *decided_p;
+	uint64_t decided_seq[UNACKED_DECISIONS];
+	uint64_t applied;           /* the newest decision acknowledged */
 	stn_labeller lab;
 	open_window open[MAX_OPEN_WINDOWS];
 } job;
@@ -290,6 +298,7 @@ static void run_policy(stn_endpoint *ep, job *j, const stn_window *w)
 		goto out;
 	snprintf(m.u.decision.job, sizeof(m.u.decision.job), "%s", j->id);
 	m.u.decision.seq = j->decisions + 1;
+	size_t slot = (size_t)(m.u.decision.seq % UNACKED_DECISIONS);
 	/* The earliest epoch the decision may hold from: the next one after what the job has
 	 * completed. The client applies it there or later and says where in its ACK. */
 	m.u.decision.epoch = w->epoch + 1;
@@ -297,8 +306,9 @@ static void run_policy(stn_endpoint *ep, job *j, const stn_window *w)
 		m.u.decision.op[i] = j->dag.ops[i].id;
 		m.u.decision.p[i] = d.parallelism[i];
 		m.u.decision.prob[i] = d.prob[i];
-		j->decided_p[i] = d.parallelism[i];
+		j->decided_p[slot * j->dag.n_ops + i] = d.parallelism[i];
 	}
+	j->decided_seq[slot] = m.u.decision.seq;
 	snprintf(m.u.decision.reason, sizeof(m.u.decision.reason), "%s", d.reason);
 	snprintf(m.u.decision.policy, sizeof(m.u.decision.policy), "%s", j->pv->name);
 	hd.seq = m.u.decision.seq;
@@ -505,7 +515,7 @@ static void on_register(stn_endpoint *ep, const peer_id *from, stn_msg_register 
 		return;
 	}
 	memset(&lab, 0, sizeof(lab));
-	decided_p = stn__calloc(r->dag.n_ops, sizeof(uint32_t));
+	decided_p = stn__calloc(r->dag.n_ops, UNACKED_DECISIONS * sizeof(uint32_t));
 	if (decided_p == NULL) {
 		send_error(ep, from, STN_ENOMEM, r->id, r->job, "out of memory");
 		goto out_free_policy;
@@ -553,6 +563,7 @@ static void on_register(stn_endpoint *ep, const peer_id *from, stn_msg_register 
 	j->pv = pv;
 	j->pol = pol;
 	j->decided_p = decided_p;
+	memset(j->decided_seq, 0, sizeof(j->decided_seq)); /* none of this DAG version yet */
 	j->lab = lab;
 	j->dag = r->dag; /* ownership moves from the message */
 	stn__dag_init(&r->dag);
@@ -697,10 +708,14 @@ static void on_ack(stn_endpoint *ep, const peer_id *from, const stn_msg_ack *a)
 		send_error(ep, from, rv, a->id, a->job, eb.text);
 		return;
 	}
-	/* The job runs at the decided parallelism from now on: windows record it. */
-	if (a->seq == j->decisions)
+	/* The job runs at the decided parallelism from now on: windows record it. (Not an
+	 * older one's acknowledged late: the newer one holds already.) */
+	size_t slot = (size_t)(a->seq % UNACKED_DECISIONS);
+	if (a->seq > j->applied && j->decided_seq[slot] == a->seq) {
 		for (size_t i = 0; i < j->dag.n_ops; i++)
-			j->dag.ops[i].parallelism = j->decided_p[i];
+			j->dag.ops[i].parallelism = j->decided_p[slot * j->dag.n_ops + i];
+		j->applied = a->seq;
+	}
 }
 
 static void on_query(stn_endpoint *ep, const peer_id *from, const stn_msg_query *q)

@@ -734,6 +734,148 @@ static void test_labels_behind_a_reduction(void **state)
 	free(dir);
 }
 
+/* A decision acknowledged only after later ones were sent (under a backlog the client's
+ * operators take longer to switch than the policy waits between decisions) still becomes the
+ * job's configuration: the windows after its ACK record its parallelism, a later ACK of a
+ * newer decision moves them on, and a late ACK of an older one does not move them back. */
+#define LATE_WINDOWS 6u
+
+typedef struct late_log {
+	uint64_t epoch[LATE_WINDOWS + 2];
+	uint32_t p[LATE_WINDOWS + 2][N_OPS]; /* by decision seq */
+	uint64_t n;
+} late_log;
+
+/* Sends window w of job "late" and receives until its ACK, noting the decisions. */
+static void late_window(stn_client *c, uint64_t w, late_log *log)
+{
+	stn_msg m, r;
+
+	make_samples(&m, "late", 1, w, 0, 1, true);
+	send_ok(c, &m);
+	stn__msg_free(&m);
+	for (;;) {
+		stn_errbuf eb = {{0}};
+
+		if (stn__client_recv(c, &r, 10000, &eb) != STN_OK)
+			fail_msg("receive: %s", eb.text);
+		if (r.type == STN_MSG_DECISION) {
+			assert_int_equal(r.u.decision.seq, log->n + 1);
+			assert_int_equal(r.u.decision.n_ops, N_OPS);
+			assert_true(log->n + 1 < LATE_WINDOWS + 2);
+			log->n++;
+			log->epoch[log->n] = r.u.decision.epoch;
+			memcpy(log->p[log->n], r.u.decision.p, N_OPS * sizeof(uint32_t));
+		}
+		bool done = r.type == STN_MSG_ACK && r.u.ack.of == STN_ACK_SAMPLES;
+
+		if (r.type != STN_MSG_DECISION && !done)
+			fail_msg("unexpected %s", stn__msg_type_name(r.type));
+		stn__msg_free(&r);
+		if (done)
+			return;
+	}
+}
+
+static void ack_decision(stn_client *c, const late_log *log, uint64_t seq)
+{
+	stn_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = STN_MSG_ACK;
+	m.version = STN_PROTO_VERSION;
+	m.u.ack.of = STN_ACK_DECISION;
+	snprintf(m.u.ack.job, sizeof(m.u.ack.job), "late");
+	m.u.ack.seq = seq;
+	m.u.ack.epoch = log->epoch[seq];
+	send_ok(c, &m);
+}
+
+typedef struct recorded_p {
+	uint32_t p[LATE_WINDOWS + 1][N_OPS]; /* by window index */
+} recorded_p;
+
+static bool collect_parallelism(void *user, uint64_t dag_hash, const stn_window *w)
+{
+	recorded_p *rec = user;
+
+	(void)dag_hash;
+	if (w->index >= 1 && w->index <= LATE_WINDOWS && w->n_ops == N_OPS)
+		for (size_t v = 0; v < N_OPS; v++)
+			rec->p[w->index][v] = w->ops[v].parallelism;
+	return true;
+}
+
+static void test_late_decision_ack(void **state)
+{
+	(void)state;
+	char *dir = stn_test_tmpdir();
+	char *hist = stn_test_path(dir, "h.sqlite");
+	stn_endpoint *ep = start("tcp://127.0.0.1:0", hist);
+	stn_errbuf eb = {{0}};
+	stn_client *c = NULL;
+	stn_msg m, r;
+	late_log log;
+
+	memset(&log, 0, sizeof(log));
+	assert_int_equal(stn__client_connect(stn__endpoint_address(ep), &c, &eb), STN_OK);
+	/* explore decides on every window (period 1): a new configuration each time */
+	make_register(&m, "late", 1, "explore");
+	snprintf(m.u.reg.opts[0].key, sizeof(m.u.reg.opts[0].key), "period");
+	m.u.reg.opts[0].value = 1.0;
+	m.u.reg.n_opts = 1;
+	send_ok(c, &m);
+	stn__msg_free(&m);
+	expect(c, STN_MSG_ACK, &r);
+	stn__msg_free(&r);
+
+	/* windows 1-3 decide 1-3; window 4 runs after the ACK of decision 1 only, window 5
+	 * after that of 3, window 6 after a late one of 2 */
+	for (uint64_t w = 1; w <= 3; w++)
+		late_window(c, w, &log);
+	assert_true(log.n >= 3);
+	ack_decision(c, &log, 1);
+	late_window(c, 4, &log);
+	ack_decision(c, &log, 3);
+	late_window(c, 5, &log);
+	ack_decision(c, &log, 2);
+	late_window(c, 6, &log);
+	stn__client_close(c);
+	stn__endpoint_stop(ep);
+
+	/* the case is only telling if the decisions differ from each other and the start */
+	bool differ13 = false, differ23 = false, differ1start = false;
+	for (size_t v = 0; v < N_OPS; v++) {
+		differ13 |= log.p[1][v] != log.p[3][v];
+		differ23 |= log.p[2][v] != log.p[3][v];
+		differ1start |= log.p[1][v] != N_INST;
+	}
+	assert_true(differ13 && differ23 && differ1start);
+
+	stn_history_opts ro = {true, false};
+	stn_history *h = NULL;
+	job_keys jk;
+	recorded_p rec;
+
+	memset(&jk, 0, sizeof(jk));
+	memset(&rec, 0, sizeof(rec));
+	assert_int_equal(stn__history_open(hist, &ro, &h, &eb), STN_OK);
+	assert_int_equal(stn__history_each_job(h, collect_job, &jk, &eb), STN_OK);
+	assert_int_equal(jk.n, 1);
+	assert_int_equal(stn__history_each_window(h, jk.key[0], collect_parallelism, &rec, &eb),
+			 STN_OK);
+	stn__history_close(h);
+	for (size_t v = 0; v < N_OPS; v++) {
+		assert_int_equal(rec.p[1][v], N_INST);
+		assert_int_equal(rec.p[4][v], log.p[1][v]);
+		assert_int_equal(rec.p[5][v], log.p[3][v]);
+		assert_int_equal(rec.p[6][v], log.p[3][v]);
+	}
+	stn_test_rmtree(dir);
+	free(hist);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -741,6 +883,7 @@ int main(void)
 		cmocka_unit_test(test_eight_clients_ipc),
 		cmocka_unit_test(test_hostile_input),
 		cmocka_unit_test(test_labels_behind_a_reduction),
+		cmocka_unit_test(test_late_decision_ack),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
