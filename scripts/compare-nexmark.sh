@@ -50,7 +50,7 @@ if [[ "${SKIP_HISTORIES:-0}" != 1 ]]; then
 	running=0
 	for q in $ALL_QUERIES; do
 		rm -rf "$OUT/hist/$q"
-		"$NEXMARK" run --query "$q" --policy explore --schedule square:0.7,1.5@40 --seed 7 \
+		"$NEXMARK" run --query "$q" --policy explore --schedule square:0.7,1.5@40 --seed 7 --initial "$INITIAL" \
 			--seconds 120 --workers "$WORKERS" --emulate --rate "$RATE" --quiet \
 			--out "$OUT/hist/$q" >"$OUT/hist/$q.log" 2>&1 &
 		running=$((running + 1))

@@ -579,6 +579,17 @@ static stn_status episode_open(pt_reader *r, uint64_t hash)
 	return STN_OK;
 }
 
+double stn__pretrain_source_rate(const stn_op_window *o, double prev_backlog, double window_s)
+{
+	double emitted = 0.0;
+	if (o->rate_in > 0.0)
+		emitted = o->rate_in;
+	else if (isfinite(o->rate_out) && o->rate_out > 0.0)
+		emitted = o->rate_out;
+	double t = emitted + (o->backlog_sum - prev_backlog) / window_s;
+	return t > 0.0 ? t : emitted;
+}
+
 static bool read_window(void *user, uint64_t dag_hash, const stn_window *w)
 {
 	pt_reader *r = user;
@@ -624,6 +635,7 @@ static bool read_window(void *user, uint64_t dag_hash, const stn_window *w)
 		h = fnv_u64(h, o->parallelism);
 		h = fnv_u64(h, (uint64_t)(int64_t)o->label);
 		h = fnv_f64(h, o->rate_in);
+		h = fnv_f64(h, o->rate_out);
 		h = fnv_f64(h, o->backlog_sum);
 	}
 	r->digest = h;
@@ -634,7 +646,7 @@ static bool read_window(void *user, uint64_t dag_hash, const stn_window *w)
 	}
 	r->windows++;
 	e->n_all++;
-	/* Target source rates: emitted plus the growth of the backlog over the window. */
+	/* Target source rates (see stn__pretrain_source_rate). */
 	if (!grow((void **)&r->src_series, &r->cap_series, (r->n_series + 1) * (r->n_src + 1),
 		  sizeof(double))) {
 		r->st = stn__fail(eb, STN_ENOMEM, "out of memory");
@@ -645,9 +657,7 @@ static bool read_window(void *user, uint64_t dag_hash, const stn_window *w)
 	for (size_t s = 0; s < r->n_src; s++) {
 		uint32_t v = r->src_idx[s];
 		const stn_op_window *o = &w->ops[v];
-		double t = o->rate_in + (o->backlog_sum - r->prev_backlog[v]) / T;
-		if (!(t > 0.0))
-			t = o->rate_in;
+		double t = stn__pretrain_source_rate(o, r->prev_backlog[v], T);
 		r->scratch.ops[v].source_rate = t;
 		r->src_series[r->n_series * r->n_src + s] = t;
 	}

@@ -111,6 +111,13 @@ typedef struct stn_pretrain_opts {
 void stn__pretrain_opts_default(stn_pretrain_opts *o);
 
 /* Windows and DAGs read from histories. Opaque. */
+/* A source's target rate over a window of window_s seconds: what it emitted plus the growth
+ * of its backlog (prev_backlog: at the end of the window before). A source emits what it
+ * takes in (the simulator records that as its input); an engine may report a source's input
+ * as none, its records coming from outside the job (the Timely shim does), and then its
+ * output is what it emitted. Never negative. */
+double stn__pretrain_source_rate(const stn_op_window *o, double prev_backlog, double window_s);
+
 typedef struct stn_pretrain_data stn_pretrain_data;
 
 /* Reads the histories (paths borrowed for the call). Errors name the file: STN_ENOTFOUND,

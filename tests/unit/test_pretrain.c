@@ -90,6 +90,24 @@ static void test_generated(void **state)
 	assert_int_equal(stn__histgen_family_parse("q9", 2, &f), STN_ENOTFOUND);
 }
 
+/* A source's target rate: what it emitted plus its backlog's growth, whether the engine
+ * reports the emitted records as the source's input (the simulator) or, its input coming from
+ * outside the job, only as its output (the Timely shim); a shrinking backlog does not make it
+ * negative. */
+static void test_source_rate(void **state)
+{
+	(void)state;
+	stn_op_window sim = {.rate_in = 900.0, .rate_out = 900.0, .backlog_sum = 300.0};
+	stn_op_window shim = {.rate_in = 0.0, .rate_out = 900.0, .backlog_sum = 300.0};
+	stn_op_window idle = {.rate_in = 0.0, .rate_out = 0.0, .backlog_sum = 0.0};
+	stn_op_window draining = {.rate_in = 0.0, .rate_out = 100.0, .backlog_sum = 0.0};
+
+	assert_float_equal(stn__pretrain_source_rate(&sim, 100.0, 2.0), 1000.0, 1e-9);
+	assert_float_equal(stn__pretrain_source_rate(&shim, 100.0, 2.0), 1000.0, 1e-9);
+	assert_float_equal(stn__pretrain_source_rate(&idle, 0.0, 1.0), 0.0, 0.0);
+	assert_float_equal(stn__pretrain_source_rate(&draining, 1000.0, 1.0), 100.0, 1e-9);
+}
+
 static void test_load(void **state)
 {
 	(void)state;
@@ -224,6 +242,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_generated),
+		cmocka_unit_test(test_source_rate),
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_fit),
 		cmocka_unit_test(test_transfer),
