@@ -632,6 +632,24 @@ static void test_hostile_input(void **state)
 	free(dir);
 }
 
+/* Reads back a history that holds one job: fn on each of its windows. */
+static void each_window_of_the_job(const char *hist,
+				   bool (*fn)(void *user, uint64_t dag_hash, const stn_window *w),
+				   void *user)
+{
+	stn_history_opts ro = {true, false};
+	stn_history *h = NULL;
+	stn_errbuf eb = {{0}};
+	job_keys jk;
+
+	memset(&jk, 0, sizeof(jk));
+	assert_int_equal(stn__history_open(hist, &ro, &h, &eb), STN_OK);
+	assert_int_equal(stn__history_each_job(h, collect_job, &jk, &eb), STN_OK);
+	assert_int_equal(jk.n, 1);
+	assert_int_equal(stn__history_each_window(h, jk.key[0], fn, user, &eb), STN_OK);
+	stn__history_close(h);
+}
+
 /* Labels of a job whose middle operator halves its records without saying so (registered
  * selectivity 1, like a pre-aggregation an engine does not know the effect of): the operator
  * behind it receives half the source's rate, which is all its load, so it is labelled OK,
@@ -715,20 +733,10 @@ static void test_labels_behind_a_reduction(void **state)
 	stn__client_close(c);
 	stn__endpoint_stop(ep);
 
-	stn_history_opts ro = {true, false};
-	stn_history *h = NULL;
-	job_keys jk;
 	int ok_windows = 0;
 
-	memset(&jk, 0, sizeof(jk));
-	assert_int_equal(stn__history_open(hist, &ro, &h, &eb), STN_OK);
-	assert_int_equal(stn__history_each_job(h, collect_job, &jk, &eb), STN_OK);
-	assert_int_equal(jk.n, 1);
-	assert_int_equal(stn__history_each_window(h, jk.key[0], collect_last_labels, &ok_windows,
-						  &eb),
-			 STN_OK);
+	each_window_of_the_job(hist, collect_last_labels, &ok_windows);
 	assert_int_equal(ok_windows, (int)windows - 4);
-	stn__history_close(h);
 	stn_test_rmtree(dir);
 	free(hist);
 	free(dir);
@@ -852,19 +860,10 @@ static void test_late_decision_ack(void **state)
 	}
 	assert_true(differ13 && differ23 && differ1start);
 
-	stn_history_opts ro = {true, false};
-	stn_history *h = NULL;
-	job_keys jk;
 	recorded_p rec;
 
-	memset(&jk, 0, sizeof(jk));
 	memset(&rec, 0, sizeof(rec));
-	assert_int_equal(stn__history_open(hist, &ro, &h, &eb), STN_OK);
-	assert_int_equal(stn__history_each_job(h, collect_job, &jk, &eb), STN_OK);
-	assert_int_equal(jk.n, 1);
-	assert_int_equal(stn__history_each_window(h, jk.key[0], collect_parallelism, &rec, &eb),
-			 STN_OK);
-	stn__history_close(h);
+	each_window_of_the_job(hist, collect_parallelism, &rec);
 	for (size_t v = 0; v < N_OPS; v++) {
 		assert_int_equal(rec.p[1][v], N_INST);
 		assert_int_equal(rec.p[4][v], log.p[1][v]);
