@@ -110,7 +110,6 @@ typedef struct stn_pretrain_opts {
 /* 2 layers of width 32; 40 epochs, batch 16, lr 3e-3, validation 0.2, patience 6; seed 1. */
 void stn__pretrain_opts_default(stn_pretrain_opts *o);
 
-/* Windows and DAGs read from histories. Opaque. */
 /* A source's target rate over a window of window_s seconds: what it emitted plus the growth
  * of its backlog (prev_backlog: at the end of the window before). A source emits what it
  * takes in (the simulator records that as its input); an engine may report a source's input
@@ -118,6 +117,7 @@ void stn__pretrain_opts_default(stn_pretrain_opts *o);
  * output is what it emitted. Never negative. */
 double stn__pretrain_source_rate(const stn_op_window *o, double prev_backlog, double window_s);
 
+/* Windows and DAGs read from histories. Opaque. */
 typedef struct stn_pretrain_data stn_pretrain_data;
 
 /* Reads the histories (paths borrowed for the call). Errors name the file: STN_ENOTFOUND,

@@ -632,6 +632,38 @@ static void test_hostile_input(void **state)
 	free(dir);
 }
 
+/* An endpoint on a fresh history file and one client connected to it over TCP. */
+typedef struct one_client {
+	char *dir, *hist;
+	stn_endpoint *ep;
+	stn_client *c;
+} one_client;
+
+static void one_client_open(one_client *f)
+{
+	stn_errbuf eb = {{0}};
+
+	f->dir = stn_test_tmpdir();
+	f->hist = stn_test_path(f->dir, "h.sqlite");
+	f->ep = start("tcp://127.0.0.1:0", f->hist);
+	f->c = NULL;
+	assert_int_equal(stn__client_connect(stn__endpoint_address(f->ep), &f->c, &eb), STN_OK);
+}
+
+/* Disconnects and stops the endpoint: its history is complete. */
+static void one_client_stop(one_client *f)
+{
+	stn__client_close(f->c);
+	stn__endpoint_stop(f->ep);
+}
+
+static void one_client_remove(one_client *f)
+{
+	stn_test_rmtree(f->dir);
+	free(f->hist);
+	free(f->dir);
+}
+
 /* Reads back a history that holds one job: fn on each of its windows. */
 static void each_window_of_the_job(const char *hist,
 				   bool (*fn)(void *user, uint64_t dag_hash, const stn_window *w),
@@ -667,16 +699,14 @@ static bool collect_last_labels(void *user, uint64_t dag_hash, const stn_window 
 static void test_labels_behind_a_reduction(void **state)
 {
 	(void)state;
-	char *dir = stn_test_tmpdir();
-	char *hist = stn_test_path(dir, "h.sqlite");
-	stn_endpoint *ep = start("tcp://127.0.0.1:0", hist);
+	one_client f;
 	stn_errbuf eb = {{0}};
-	stn_client *c = NULL;
 	stn_msg m, r;
 	const double recs_in[3] = {0.0, 5000.0, 2500.0}, recs_out[3] = {5000.0, 2500.0, 2500.0};
 	const uint64_t windows = 10;
 
-	assert_int_equal(stn__client_connect(stn__endpoint_address(ep), &c, &eb), STN_OK);
+	one_client_open(&f);
+	stn_client *c = f.c;
 	memset(&m, 0, sizeof(m));
 	m.type = STN_MSG_REGISTER;
 	m.version = STN_PROTO_VERSION;
@@ -730,16 +760,13 @@ static void test_labels_behind_a_reduction(void **state)
 		expect(c, STN_MSG_ACK, &r);
 		stn__msg_free(&r);
 	}
-	stn__client_close(c);
-	stn__endpoint_stop(ep);
+	one_client_stop(&f);
 
 	int ok_windows = 0;
 
-	each_window_of_the_job(hist, collect_last_labels, &ok_windows);
+	each_window_of_the_job(f.hist, collect_last_labels, &ok_windows);
 	assert_int_equal(ok_windows, (int)windows - 4);
-	stn_test_rmtree(dir);
-	free(hist);
-	free(dir);
+	one_client_remove(&f);
 }
 
 /* A decision acknowledged only after later ones were sent (under a backlog the client's
@@ -817,16 +844,13 @@ static bool collect_parallelism(void *user, uint64_t dag_hash, const stn_window 
 static void test_late_decision_ack(void **state)
 {
 	(void)state;
-	char *dir = stn_test_tmpdir();
-	char *hist = stn_test_path(dir, "h.sqlite");
-	stn_endpoint *ep = start("tcp://127.0.0.1:0", hist);
-	stn_errbuf eb = {{0}};
-	stn_client *c = NULL;
+	one_client f;
 	stn_msg m, r;
 	late_log log;
 
 	memset(&log, 0, sizeof(log));
-	assert_int_equal(stn__client_connect(stn__endpoint_address(ep), &c, &eb), STN_OK);
+	one_client_open(&f);
+	stn_client *c = f.c;
 	/* explore decides on every window (period 1): a new configuration each time */
 	make_register(&m, "late", 1, "explore");
 	snprintf(m.u.reg.opts[0].key, sizeof(m.u.reg.opts[0].key), "period");
@@ -848,8 +872,7 @@ static void test_late_decision_ack(void **state)
 	late_window(c, 5, &log);
 	ack_decision(c, &log, 2);
 	late_window(c, 6, &log);
-	stn__client_close(c);
-	stn__endpoint_stop(ep);
+	one_client_stop(&f);
 
 	/* the case is only telling if the decisions differ from each other and the start */
 	bool differ13 = false, differ23 = false, differ1start = false;
@@ -863,16 +886,14 @@ static void test_late_decision_ack(void **state)
 	recorded_p rec;
 
 	memset(&rec, 0, sizeof(rec));
-	each_window_of_the_job(hist, collect_parallelism, &rec);
+	each_window_of_the_job(f.hist, collect_parallelism, &rec);
 	for (size_t v = 0; v < N_OPS; v++) {
 		assert_int_equal(rec.p[1][v], N_INST);
 		assert_int_equal(rec.p[4][v], log.p[1][v]);
 		assert_int_equal(rec.p[5][v], log.p[3][v]);
 		assert_int_equal(rec.p[6][v], log.p[3][v]);
 	}
-	stn_test_rmtree(dir);
-	free(hist);
-	free(dir);
+	one_client_remove(&f);
 }
 
 int main(void)
