@@ -592,19 +592,17 @@ static double falling_rate(const stn_policy *p)
 {
 	if (p->n_source_out < ST_TREND)
 		return 1.0;
-	double prev = 0.0, first = 0.0, last = 0.0;
-	for (uint32_t k = 0; k < ST_TREND; k++) {
+	double first = p->source_out[p->n_source_out % ST_TREND], last = first;
+	for (uint32_t k = 1; k < ST_TREND; k++) {
 		double out = p->source_out[(p->n_source_out + k) % ST_TREND];
-		if (k == 0)
-			first = out;
-		else if (!(out < prev))
+		if (!(out < last))
 			return 1.0;
-		prev = last = out;
+		last = out;
 	}
-	double per_window = (first - last) / (first * (ST_TREND - 1));
-	if (per_window * (ST_TREND - 1) < ST_FALL_MIN)
+	double drop = (first - last) / first; /* first > last >= 0 */
+	if (drop < ST_FALL_MIN)
 		return 1.0;
-	double fall = per_window * (p->warm_up + 3);
+	double fall = drop / (ST_TREND - 1) * (p->warm_up + 3);
 	return 1.0 - fmin(fall, p->fall_max);
 }
 
