@@ -11,10 +11,10 @@
  * not raised again at the same rate unless it becomes a bottleneck), a cap on
  * reconfigurations per hour, a first step up capped at 1.5x DS2 while the exponent is
  * unidentified (windows at one parallelism), a step up no larger than the measured load needs
- * (the hottest instance's busy fraction predicted at the target rate stays under idle_busy:
+ * (the hottest instance's busy fraction predicted at the target rate stays under up_busy:
  * measured where that parallelism was seen, else scaled from the current setting's windows),
  * scale-down only after three windows at a setting, to where that prediction stays under
- * idle_busy and never below L + 1 (behind a bottleneck, or sooner, only together with a
+ * idle_busy (lower: a hysteresis band) and never below L + 1 (behind a bottleneck, or sooner, only together with a
  * decision made for another operator, and behind a bottleneck sized for its queue draining
  * into it; on a falling input, for the rate at which the next decision can come, and no
  * scale-up meanwhile short of a bottleneck); DS2 fallback without a usable model, when an
@@ -43,6 +43,12 @@
 #define ST_OBS 16u
 #define ST_SEEN 8u
 #define ST_TREND 6u
+/* Default of option up_busy: a step up goes no further than where the hottest instance is
+ * predicted under this busy fraction (see measured_need). A scale-down keeps to idle_busy,
+ * lower: its prediction is carried from more instances to fewer, and at 0.97 Nexmark Q2 went
+ * 9 -> 4 after a step down and back to 5 at a bottleneck; a step up at 0.92 landed Q1 on 9
+ * where 8 serve at 0.94. */
+#define ST_UP_BUSY 0.97
 
 typedef struct st_op {
 	uint32_t lo, hi;         /* bounds: lo < p <= hi; hi 0 = unknown */
@@ -87,7 +93,7 @@ struct stn_policy {
 	bool have_prior;
 	char no_model_why[96];
 	char member[STN_MODEL_MAX_NAME + 1]; /* model member serving the job */
-	double tau, idle_busy, full_load, reg_delta, reg_alpha, s_default, noise, drain_s;
+	double tau, idle_busy, up_busy, full_load, reg_delta, reg_alpha, s_default, noise, drain_s;
 	double skew_busy, fall_max;
 	uint32_t warm_up, warm_left, max_rounds, cap_per_hour;
 	uint32_t rounds;         /* decisions since the last rate change */
@@ -185,11 +191,12 @@ static stn_status st_create(const stn_dag *dag, const stn_policy_option *opts, s
 {
 	static const char *const known[] = {"tau", "warm_up", "max_rounds", "reconfigs_per_hour",
 					    "idle_busy", "full_load", "local_prior", "sharpness",
-					    "noise", "drain_s", "skew_busy", "fall_max", NULL};
+					    "noise", "drain_s", "skew_busy", "fall_max", "up_busy",
+					    NULL};
 	stn_status st = stn__policy_check_opts("streamtune", opts, n_opts, known, eb);
 	if (st != STN_OK)
 		return st;
-	double tau, wu, mr, cap, idle, full, local, sharp, noise, drain, skew_busy, fall_max;
+	double tau, wu, mr, cap, idle, full, local, sharp, noise, drain, skew_busy, fall_max, up;
 	if (!stn__policy_opt(opts, n_opts, "tau", 0.1, 1e-4, 0.5, &tau, eb) ||
 	    !stn__policy_opt(opts, n_opts, "warm_up", 2.0, 0.0, 1000.0, &wu, eb) ||
 	    !stn__policy_opt(opts, n_opts, "max_rounds", 4.0, 1.0, 1000.0, &mr, eb) ||
@@ -201,7 +208,8 @@ static stn_status st_create(const stn_dag *dag, const stn_policy_option *opts, s
 	    !stn__policy_opt(opts, n_opts, "noise", 0.03, 0.001, 1.0, &noise, eb) ||
 	    !stn__policy_opt(opts, n_opts, "drain_s", 10.0, 1.0, 3600.0, &drain, eb) ||
 	    !stn__policy_opt(opts, n_opts, "skew_busy", 0.6, 0.1, 1.0, &skew_busy, eb) ||
-	    !stn__policy_opt(opts, n_opts, "fall_max", 0.3, 0.0, 0.9, &fall_max, eb))
+	    !stn__policy_opt(opts, n_opts, "fall_max", 0.3, 0.0, 0.9, &fall_max, eb) ||
+	    !stn__policy_opt(opts, n_opts, "up_busy", ST_UP_BUSY, 0.05, 1.0, &up, eb))
 		return STN_EINVAL;
 	stn_policy *p = stn__calloc(1, sizeof(*p));
 	if (!p)
@@ -229,6 +237,7 @@ static stn_status st_create(const stn_dag *dag, const stn_policy_option *opts, s
 	if (p->cap_per_hour > 64)
 		p->cap_per_hour = 64;
 	p->idle_busy = idle;
+	p->up_busy = up;
 	p->full_load = full;
 	p->s_default = sharp;
 	p->noise = noise;
@@ -799,7 +808,7 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 			/* Nor beyond what the measured load needs: the model's uncertainty is
 			 * headroom the window's own busy time shows is not wanted. */
 			if (want > cur) {
-				uint32_t need = measured_need(o, &at, par, lambda, p->idle_busy,
+				uint32_t need = measured_need(o, &at, par, lambda, p->up_busy,
 							      p->job.dag.ops[v].p_max);
 				if (need > cur && need < want) {
 					want = need;
