@@ -14,7 +14,8 @@
 # parallelism at the start, default 4), JOBS (concurrent explore runs, default 3),
 # SKIP_HISTORIES=1 to reuse $OUT/hist, REPEATS (runs of every cell, default 1: identical
 # emulated runs differ with the machine's timing; with more, each repeat r writes
-# $OUT/SCHED-QN-rR/ and the final table gives medians and ranges).
+# $OUT/SCHED-QN-rR/ and the final table gives medians and ranges), OPTS (policy options for
+# the comparisons, space-separated [POLICY:]NAME=VALUE, e.g. "streamtune:up_busy=0.97").
 # RATE 7200, not 8000: at 8000 events/s Q1's and Q2's operator needs exactly 5, 8 and 4
 # instances at the three steps, each at 100 % load, where no backlog ever drains whatever
 # the policy; at 7200 they run at 90 %.
@@ -77,6 +78,11 @@ for q in $QUERIES; do
 	echo "   $OUT/models/no-$q.stnm"
 done
 
+opt_args=()
+for opt in ${OPTS:-}; do
+	opt_args+=(--opt "$opt")
+done
+
 echo "== comparisons"
 printf 'schedule\tquery\tpolicy\trepeat\treconfigs_mean\tparallelism_sum_after_convergence\tparallelism_over_oracle\tslo_violation_windows_after_convergence\tslo_violation_windows\tlatency_p99_ms\n' \
 	>"$OUT/comparison.tsv"
@@ -90,7 +96,8 @@ for repeat in $(seq 1 "$REPEATS"); do
 			"$NEXMARK" compare --query "$q" --schedule "$sched" \
 				--policies streamtune,ds2,flink-autoscaler,conttune,dhalion,static \
 				--workers "$WORKERS" --emulate --rate "$RATE" --seconds "$SECONDS_PER_RUN" \
-				--initial "$INITIAL" --model "$OUT/models/no-$q.stnm" --quiet --out "$dir" --json "$dir.json" \
+				--initial "$INITIAL" --model "$OUT/models/no-$q.stnm" "${opt_args[@]}" --quiet \
+				--out "$dir" --json "$dir.json" \
 				2>"$dir.log" | tee "$dir.table"
 			python3 - "$dir.json" "$name" "$q" "$repeat" >>"$OUT/comparison.tsv" <<'EOF'
 import json, sys

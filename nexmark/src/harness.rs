@@ -181,7 +181,16 @@ struct Shared {
     /// Backlog lag of the last window (worker 0 computes it; every worker reports it).
     backlog_lag_ms: f64,
     record: RunRecord,
+    /// Why the run stopped short: the endpoint never registered the job (worker 0 says so;
+    /// every worker stops at its next epoch).
+    unregistered: Option<String>,
 }
+
+/// How long the endpoint may take to register the job before the run is abandoned: an
+/// in-process endpoint does it within milliseconds, so this is a refusal (an unknown policy
+/// option or value, named in the shim's log lines) or an endpoint that is not there. A run
+/// that no policy tunes must not be reported as the policy's.
+const REGISTRATION_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs `cfg`; returns its record. Errors only for what prevents running at all.
 pub fn run(cfg: &RunConfig, progress: Option<ProgressFn>) -> Result<RunRecord, String> {
@@ -238,6 +247,7 @@ pub fn run(cfg: &RunConfig, progress: Option<ProgressFn>) -> Result<RunRecord, S
     let shared = Arc::new(Mutex::new(Shared {
         status: vec![Vec::new(); cfg.workers],
         backlog_lag_ms: 0.0,
+        unregistered: None,
         record: RunRecord {
             operators: cfg
                 .query
@@ -275,6 +285,9 @@ pub fn run(cfg: &RunConfig, progress: Option<ProgressFn>) -> Result<RunRecord, S
     record.wall_s = started.elapsed().as_secs_f64();
     if cfg.emulate.is_some() {
         fill_oracle(&mut record, cfg);
+    }
+    if let Some(why) = shared.lock().map_err(|_| "poisoned")?.unregistered.take() {
+        return Err(why);
     }
     mark_bottlenecks(&mut record, cfg);
     Ok(record)
@@ -329,7 +342,11 @@ fn run_worker(
     let mut proposed: Vec<DecisionRecord> = Vec::new();
     let epochs = clock.epochs();
 
+    let tuned = tuner.disabled_reason().is_none();
     for e in 0..epochs {
+        if shared.lock().map_or(true, |s| s.unregistered.is_some()) {
+            break;
+        }
         let range = clock.events(e);
         window_events += range.end - range.start;
         for n in range.filter(|n| n % peers as u64 == me as u64) {
@@ -377,6 +394,16 @@ fn run_worker(
         }
 
         if link.is_controller() {
+            if tuned && link.stats().registrations == 0 && start.elapsed() >= REGISTRATION_GRACE {
+                if let Ok(mut s) = shared.lock() {
+                    s.unregistered = Some(format!(
+                        "the tuning endpoint did not register the job within {} s (policy \
+                         '{}'): the [shim] lines above say why",
+                        REGISTRATION_GRACE.as_secs(),
+                        cfg.policy
+                    ));
+                }
+            }
             for d in link.poll_decisions() {
                 window_decisions += 1;
                 let parallelism = d.parallelism_by_name();

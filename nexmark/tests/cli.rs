@@ -1,5 +1,6 @@
 //! The harness end to end: a short emulated run through the real plugin endpoint writes its
-//! CSV, JSON and plot; bad arguments and schedule files are refused with clear errors.
+//! CSV, JSON and plot; bad arguments and schedule files are refused with clear errors, and so
+//! is a run whose policy the endpoint refuses.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -46,6 +47,41 @@ fn bad_arguments_are_refused_clearly() {
     let help = nexmark().arg("--help").output().unwrap();
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("compare"));
+}
+
+/// A policy option the plugin refuses leaves the job untuned: the run stops with an error
+/// rather than report an untuned run as the policy's.
+#[test]
+fn a_refused_policy_option_fails_the_run() {
+    let dir = scratch("refused");
+    let out = nexmark()
+        .args([
+            "run",
+            "--query",
+            "q1",
+            "--policy",
+            "streamtune",
+            "--opt",
+            "streamtune:idle_busy=1.5",
+            "--workers",
+            "2",
+            "--emulate",
+            "--seconds",
+            "30",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("did not register the job"), "{err}");
+    assert!(err.contains("idle_busy=1.5 outside"), "{err}");
+    assert!(
+        !dir.join("summary.json").exists(),
+        "no summary of an untuned run"
+    );
 }
 
 #[test]
