@@ -192,7 +192,8 @@ struct Shared {
 /// that no policy tunes must not be reported as the policy's.
 const REGISTRATION_GRACE: Duration = Duration::from_secs(5);
 
-/// Runs `cfg`; returns its record. Errors only for what prevents running at all.
+/// Runs `cfg`; returns its record. Errors for what prevents running at all, and when the
+/// endpoint does not register the job (see [`REGISTRATION_GRACE`]).
 pub fn run(cfg: &RunConfig, progress: Option<ProgressFn>) -> Result<RunRecord, String> {
     if cfg.workers == 0 || cfg.workers > 64 {
         return Err(format!("--workers {} is outside 1..=64", cfg.workers));
@@ -283,11 +284,11 @@ pub fn run(cfg: &RunConfig, progress: Option<ProgressFn>) -> Result<RunRecord, S
     keep.stop_server();
     let mut record = std::mem::take(&mut shared.lock().map_err(|_| "poisoned")?.record);
     record.wall_s = started.elapsed().as_secs_f64();
-    if cfg.emulate.is_some() {
-        fill_oracle(&mut record, cfg);
-    }
     if let Some(why) = shared.lock().map_err(|_| "poisoned")?.unregistered.take() {
         return Err(why);
+    }
+    if cfg.emulate.is_some() {
+        fill_oracle(&mut record, cfg);
     }
     mark_bottlenecks(&mut record, cfg);
     Ok(record)

@@ -45,7 +45,7 @@
 #define ST_TREND 6u
 /* Default of option up_busy: a step up goes no further than where the hottest instance is
  * predicted under this busy fraction (see measured_need); a scale-down keeps to idle_busy.
- * Measured on Nexmark (runs/comparison17, three runs per cell): at 0.97 a step of the rate
+ * Measured on Nexmark (README, "The measured load bounds the model"): at 0.97 a rate step
  * lands Q1 on its oracle of 8 (at 0.92: 9 in one run of three) and Q5 at 1.06 x the oracle
  * (1.15), but on a rising input (the sine) the tight setting is outgrown before the next
  * decision: Q5's lag stayed over a second for 10-15 windows in two runs of three. Until a
