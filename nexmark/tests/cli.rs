@@ -2,8 +2,8 @@
 //! CSV, JSON and plot; bad arguments and schedule files are refused with clear errors, and so
 //! is a run whose policy the endpoint refuses.
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 fn nexmark() -> Command {
     Command::new(env!("CARGO_BIN_EXE_nexmark"))
@@ -14,6 +14,17 @@ fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// `nexmark run` of Q1 in emulated mode, quiet, into `dir`, with `args` added.
+fn emulated_q1_run(dir: &Path, args: &[&str]) -> Output {
+    nexmark()
+        .args(["run", "--query", "q1", "--emulate", "--quiet"])
+        .args(args)
+        .arg("--out")
+        .arg(dir)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -54,26 +65,19 @@ fn bad_arguments_are_refused_clearly() {
 #[test]
 fn a_refused_policy_option_fails_the_run() {
     let dir = scratch("refused");
-    let out = nexmark()
-        .args([
-            "run",
-            "--query",
-            "q1",
+    let out = emulated_q1_run(
+        &dir,
+        &[
             "--policy",
             "streamtune",
             "--opt",
             "streamtune:idle_busy=1.5",
             "--workers",
             "2",
-            "--emulate",
             "--seconds",
             "30",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&dir)
-        .output()
-        .unwrap();
+        ],
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("did not register the job"), "{err}");
@@ -87,26 +91,19 @@ fn a_refused_policy_option_fails_the_run() {
 #[test]
 fn an_emulated_run_writes_csv_json_and_plot() {
     let dir = scratch("run");
-    let out = nexmark()
-        .args([
-            "run",
-            "--query",
-            "q1",
+    let out = emulated_q1_run(
+        &dir,
+        &[
             "--policy",
             "ds2",
             "--workers",
             "4",
-            "--emulate",
             "--seconds",
             "12",
             "--schedule",
             "steps:1,1.6@6",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&dir)
-        .output()
-        .unwrap();
+        ],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");

@@ -548,11 +548,11 @@ static void served_at(stn_window *w, double in, uint32_t par)
  * of a model that is unsure of the exponent: a prior exponent of 0.2 (Nexmark Q2's held-out
  * model had 0.3) fitted from the hottest instance at two settings asked for 12-14 instances
  * where 8-9 serve 10,600 records/s at 1500 each (Q2: 5 -> 12 -> 9 -> 8). Where it lands is
- * up_busy's: the hottest instance at 8 is predicted 0.94 busy. The parallelism after the step
- * up, which must come in one move. */
-static uint32_t streamtune_step_up_landing(double up_busy)
+ * up_busy's (by default idle_busy's): the hottest instance at 8 is predicted 0.94 busy. The
+ * parallelism after the step up, which must come in one move, with one busy bound set. */
+static uint32_t streamtune_step_up_landing(const char *busy_option, double busy)
 {
-	stn_policy_option opt[] = {{"warm_up", 0}, {"up_busy", up_busy}};
+	stn_policy_option opt[] = {{"warm_up", 0}, {busy_option, busy}};
 	prior_run r;
 	prior_run_init(&r, log(1500.0), -10.0, opt, 2);
 	uint32_t par = 8, after = 0;
@@ -577,8 +577,9 @@ static uint32_t streamtune_step_up_landing(double up_busy)
 static void test_streamtune_steps_up_to_measured_load(void **state)
 {
 	(void)state;
-	assert_int_equal(streamtune_step_up_landing(0.97), 8);
-	assert_int_equal(streamtune_step_up_landing(0.92), 9);
+	assert_int_equal(streamtune_step_up_landing("up_busy", 0.97), 8);
+	assert_int_equal(streamtune_step_up_landing("up_busy", 0.92), 9);
+	assert_int_equal(streamtune_step_up_landing("idle_busy", 0.97), 8);
 }
 
 /* A three-operator chain under the streamtune policy with a flat prior, fed window by window
