@@ -182,7 +182,7 @@ struct Shared {
     backlog_lag_ms: f64,
     record: RunRecord,
     /// Why the run stopped short: the endpoint never registered the job (worker 0 says so;
-    /// every worker stops at its next epoch).
+    /// every worker stops at the end of its current epoch).
     unregistered: Option<String>,
 }
 
@@ -282,11 +282,14 @@ pub fn run(cfg: &RunConfig, progress: Option<ProgressFn>) -> Result<RunRecord, S
     })
     .map_err(|e| format!("timely: {e}"))?;
     keep.stop_server();
-    let mut record = std::mem::take(&mut shared.lock().map_err(|_| "poisoned")?.record);
-    record.wall_s = started.elapsed().as_secs_f64();
-    if let Some(why) = shared.lock().map_err(|_| "poisoned")?.unregistered.take() {
+    let (mut record, unregistered) = {
+        let mut s = shared.lock().map_err(|_| "poisoned")?;
+        (std::mem::take(&mut s.record), s.unregistered.take())
+    };
+    if let Some(why) = unregistered {
         return Err(why);
     }
+    record.wall_s = started.elapsed().as_secs_f64();
     if cfg.emulate.is_some() {
         fill_oracle(&mut record, cfg);
     }
@@ -345,9 +348,6 @@ fn run_worker(
 
     let tuned = tuner.disabled_reason().is_none();
     for e in 0..epochs {
-        if shared.lock().map_or(true, |s| s.unregistered.is_some()) {
-            break;
-        }
         let range = clock.events(e);
         window_events += range.end - range.start;
         for n in range.filter(|n| n % peers as u64 == me as u64) {
@@ -381,7 +381,12 @@ fn run_worker(
             - (completed + 1) as f64 * EPOCH_MS as f64)
             .max(0.0);
         link.set_epoch(e + 1);
-        let backlog_lag_ms = shared.lock().map_or(0.0, |s| s.backlog_lag_ms);
+        let (backlog_lag_ms, unregistered) = shared.lock().map_or((0.0, true), |s| {
+            (s.backlog_lag_ms, s.unregistered.is_some())
+        });
+        if unregistered {
+            break;
+        }
         link.set_lag_ms(Some(backlog_lag_ms));
         let t_s = (e + 1) as f64 * EPOCH_MS as f64 / 1e3;
         let rate = cfg.rate * cfg.schedule.factor(t_s, cfg.seconds);
