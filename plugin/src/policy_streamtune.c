@@ -676,13 +676,19 @@ static bool move(stn_policy *p, size_t v, uint32_t want, bool bottleneck, const 
 	return true;
 }
 
-/* Every window's, warm-up too: the trend of the input spans decisions (see falling_rate). */
+/* Every window's, warm-up too: the trend of the input spans decisions (see falling_rate), and
+ * steadiness compares a window with the one just before it (see sources_steady), not with the
+ * last one before the warm-up. */
 static void note_source_out(stn_policy *p, const stn_window *w)
 {
 	double total = 0.0;
-	for (size_t v = 0; v < p->job.dag.n_ops; v++)
-		if (p->op[v].source)
+	for (size_t v = 0; v < p->job.dag.n_ops; v++) {
+		st_op *o = &p->op[v];
+		o->prev_out = o->out;
+		o->out = w->ops[v].rate_out;
+		if (o->source)
 			total += w->ops[v].rate_out;
+	}
 	p->source_out[p->n_source_out % ST_TREND] = total;
 	/* Once full, n stays within [ST_TREND, 2 ST_TREND) with the oldest slot at n % ST_TREND. */
 	p->n_source_out = p->n_source_out >= 2 * ST_TREND - 1 ? ST_TREND : p->n_source_out + 1;
@@ -721,8 +727,6 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 		st_op *o = &p->op[v];
 		uint32_t par = ow->parallelism ? ow->parallelism : p->job.cur[v];
 		double lambda = p->job.lambda[v];
-		o->prev_out = o->out;
-		o->out = ow->rate_out;
 		track_setting(o, ow, par);
 		p->hot[v] = track_key_bound(o, ow, par);
 		/* A key-bound operator's saturation is its hot key's: no bound on p. */

@@ -417,6 +417,54 @@ static void test_streamtune_bottleneck_floods_downstream(void **state)
 	assert_true(joined);
 }
 
+/* The first decision after the warm-up windows moves every operator at once: the chain
+ * 120/s -> 2 -> 8 -> 1 with a warm-up of two windows (five in the second case), its first
+ * operator a bottleneck, the one behind it at a tenth of its capacity. The sources' output of
+ * the warm-up windows counts for the steadiness of the input: judged against a window never
+ * seen (none before the warm-up), the input looked unsteady and the one behind waited for a
+ * decision of its own (Nexmark Q3's join: 4 -> 3 five windows after the first decision).
+ * Whether the first decision lowered it. */
+static bool first_decision_lowers_behind(uint32_t warm_up)
+{
+	double sel[4] = {1.0, 1.0, 1.0, 1.0};
+	uint32_t p[4] = {1, 2, 8, 1};
+	stn_dag d;
+	chain(&d, 4, 120.0, sel, p, STN_PART_HASH);
+	stn_window w;
+	window_of(&w, &d, 1000);
+	double busy[4] = {0.1, 1.0, 0.1, 0.1};
+	for (size_t v = 0; v < 4; v++)
+		set_op(&w, v, 120, 120, busy[v]);
+	w.ops[1].label = STN_LABEL_BOTTLENECK;
+	stn_policy_option opt[] = {{"warm_up", warm_up}, {"local_prior", 1}, {"idle_busy", 0.85}};
+	stn_policy *pol = NULL;
+	stn_errbuf eb = {{0}};
+	const stn_policy_vtable *vt = stn__policy_find("streamtune");
+	assert_int_equal(vt->create(&d, opt, 3, NULL, &pol, &eb), STN_OK);
+	stn_decision dec;
+	assert_int_equal(stn__decision_init(&dec, 4), STN_OK);
+	bool decided = false;
+	uint32_t windows = 0;
+	while (!decided && windows++ < 10)
+		assert_int_equal(vt->on_window(pol, &w, &dec, &decided, &eb), STN_OK);
+	assert_true(decided);
+	assert_int_equal(windows, warm_up + 1);
+	assert_true(dec.parallelism[1] > 2);
+	bool lowered = dec.parallelism[2] < 8;
+	vt->destroy(pol);
+	stn__decision_fini(&dec);
+	stn__window_fini(&w);
+	stn__dag_fini(&d);
+	return lowered;
+}
+
+static void test_streamtune_first_decision_moves_all(void **state)
+{
+	(void)state;
+	assert_true(first_decision_lowers_behind(2));
+	assert_true(first_decision_lowers_behind(5));
+}
+
 /* A model whose prior capacity is e^log_c records/s for every operator, at alpha
  * 0.2 + 0.8 sigmoid(alpha_logit) and the lowest sharpness: as wrong as a model extrapolating
  * far from its training data gets. */
@@ -1122,6 +1170,7 @@ int main(void)
 		cmocka_unit_test(test_streamtune_wrong_prior_one_step),
 		cmocka_unit_test(test_streamtune_steps_up_to_measured_load),
 		cmocka_unit_test(test_streamtune_waits_out_transition),
+		cmocka_unit_test(test_streamtune_first_decision_moves_all),
 		cmocka_unit_test(test_streamtune_scales_down_bursty_input),
 		cmocka_unit_test(test_streamtune_anticipates_falling_input),
 		cmocka_unit_test(test_safety_random_jobs),
