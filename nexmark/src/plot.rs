@@ -73,10 +73,18 @@ fn panel<'a, 'b>(
         .y_label_area_size(64)
         .build_cartesian_2d(0.0..t_max, 0.0..y_max)
         .map_err(|e| format!("plot: {e:?}"))?;
+    // Whole-number axes under 10 get a label per unit: the default ten labels would put
+    // rounded duplicates (0, 1, 1, 2, 2, ...) at the half steps.
+    let y_labels = if y_decimals == 0 && y_max < 10.0 {
+        (y_max.floor() as usize + 1).max(2)
+    } else {
+        10
+    };
     chart
         .configure_mesh()
         .x_desc("time (s)")
         .y_desc(y_desc)
+        .y_labels(y_labels)
         .y_label_formatter(&|v| format!("{v:.y_decimals$}"))
         .x_label_formatter(&|v| format!("{v:.0}"))
         .label_style(("sans-serif", 13))
