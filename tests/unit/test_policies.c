@@ -465,6 +465,75 @@ static void test_streamtune_first_decision_moves_all(void **state)
 	assert_true(first_decision_lowers_behind(5));
 }
 
+/* The first decision waits, at most two windows, for a window in which every operator due
+ * load received some: the chain 120/s -> 2 -> 8 -> 1 after a warm-up of two windows, its
+ * first operator a bottleneck with a queue of queue_s seconds of input, the one behind it at
+ * a tenth of its capacity in window fed_from and every every-th window after it (a window
+ * operator's input comes once per slide: Nexmark Q5's hottest items had none in the first
+ * decision's window in two runs of three, and went 4 -> 1 in a decision of its own later).
+ * The windows up to the first decision, and whether it lowered the one behind. */
+static void first_decision_waits_case(uint32_t fed_from, uint32_t every, double queue_s,
+				      uint32_t *windows, bool *lowered)
+{
+	double sel[4] = {1.0, 1.0, 1.0, 1.0};
+	uint32_t p[4] = {1, 2, 8, 1};
+	stn_dag d;
+	chain(&d, 4, 120.0, sel, p, STN_PART_HASH);
+	stn_window w;
+	window_of(&w, &d, 1000);
+	stn_policy_option opt[] = {{"warm_up", 2}, {"local_prior", 1}, {"idle_busy", 0.85}};
+	stn_policy *pol = NULL;
+	stn_errbuf eb = {{0}};
+	const stn_policy_vtable *vt = stn__policy_find("streamtune");
+	assert_int_equal(vt->create(&d, opt, 3, NULL, &pol, &eb), STN_OK);
+	stn_decision dec;
+	assert_int_equal(stn__decision_init(&dec, 4), STN_OK);
+	bool decided = false;
+	*windows = 0;
+	while (!decided && *windows < 10) {
+		bool fed = *windows >= fed_from && (*windows - fed_from) % every == 0;
+		double in = fed ? 120.0 * every : 0.0;
+		set_op(&w, 0, 0, 120, 0.0); /* a source: no input */
+		set_op(&w, 1, 120, 120, 1.0);
+		set_op(&w, 2, in, in, in / 1200.0);
+		set_op(&w, 3, 120, 120, 0.1);
+		w.ops[1].label = STN_LABEL_BOTTLENECK;
+		w.ops[1].backlog_sum = queue_s * 120.0;
+		(*windows)++;
+		assert_int_equal(vt->on_window(pol, &w, &dec, &decided, &eb), STN_OK);
+	}
+	assert_true(decided);
+	assert_true(dec.parallelism[1] > 2);
+	*lowered = dec.parallelism[2] < 8;
+	vt->destroy(pol);
+	stn__decision_fini(&dec);
+	stn__window_fini(&w);
+	stn__dag_fini(&d);
+}
+
+static void test_streamtune_first_decision_waits_for_input(void **state)
+{
+	(void)state;
+	uint32_t windows;
+	bool lowered;
+	/* Input in every window: no wait. */
+	first_decision_waits_case(0, 1, 0.5, &windows, &lowered);
+	assert_int_equal(windows, 3);
+	assert_true(lowered);
+	/* In every other window, none in the first after the warm-up: it waits for the next. */
+	first_decision_waits_case(1, 2, 0.5, &windows, &lowered);
+	assert_int_equal(windows, 4);
+	assert_true(lowered);
+	/* From the fifth window on: two windows' wait, then the decision without it. */
+	first_decision_waits_case(5, 1, 0.5, &windows, &lowered);
+	assert_int_equal(windows, 5);
+	assert_false(lowered);
+	/* A queue of two seconds' input does not wait. */
+	first_decision_waits_case(1, 2, 2.0, &windows, &lowered);
+	assert_int_equal(windows, 3);
+	assert_false(lowered);
+}
+
 /* A model whose prior capacity is e^log_c records/s for every operator, at alpha
  * 0.2 + 0.8 sigmoid(alpha_logit) and the lowest sharpness: as wrong as a model extrapolating
  * far from its training data gets. */
@@ -1171,6 +1240,7 @@ int main(void)
 		cmocka_unit_test(test_streamtune_steps_up_to_measured_load),
 		cmocka_unit_test(test_streamtune_waits_out_transition),
 		cmocka_unit_test(test_streamtune_first_decision_moves_all),
+		cmocka_unit_test(test_streamtune_first_decision_waits_for_input),
 		cmocka_unit_test(test_streamtune_scales_down_bursty_input),
 		cmocka_unit_test(test_streamtune_anticipates_falling_input),
 		cmocka_unit_test(test_safety_random_jobs),
