@@ -1,4 +1,5 @@
-/* streamtune inspect history FILE [--job ID] [--windows N]: jobs, windows and decisions. */
+/* streamtune inspect history FILE [--job ID] [--windows N] [--from K]: jobs, windows and
+ * decisions. */
 #include <inttypes.h>
 #include <string.h>
 
@@ -10,9 +11,10 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: streamtune inspect history FILE [--job ID] [--windows N]\n\n"
-		   "Without --job: a table of the jobs in the history. With --job: that job's last N\n"
-		   "windows per operator (default 5) and every decision with its reason.\n");
+	fprintf(f, "usage: streamtune inspect history FILE [--job ID] [--windows N] [--from K]\n\n"
+		   "Without --job: a table of the jobs in the history. With --job: N windows of that\n"
+		   "job per operator (default 5), its last ones or, with --from, those from its K-th\n"
+		   "(#0 is its first), and every decision with its reason.\n");
 }
 
 typedef struct job_list {
@@ -36,10 +38,11 @@ static bool print_job(void *user, const stn_history_job *j)
 	return true;
 }
 
-typedef struct window_tail {
-	uint64_t skip; /* windows before the ones shown */
+/* The job's windows shown: [skip, skip + limit) in the order they were recorded. */
+typedef struct window_range {
+	uint64_t skip, limit;
 	uint64_t seen;
-} window_tail;
+} window_range;
 
 static const char *label_text(int label)
 {
@@ -48,13 +51,16 @@ static const char *label_text(int label)
 
 static bool print_window(void *user, uint64_t hash, const stn_window *w)
 {
-	window_tail *wt = user;
+	window_range *wr = user;
 
 	(void)hash;
-	if (wt->seen++ < wt->skip)
+	uint64_t pos = wr->seen++;
+	if (pos < wr->skip)
 		return true;
-	printf("window %" PRIu64 " (epoch %" PRIu64 ", %u ms, lag %s)\n", w->index, w->epoch,
-	       w->duration_ms, w->lag_ms >= 0 ? "known" : "unknown");
+	if (pos - wr->skip >= wr->limit)
+		return false;
+	printf("window %" PRIu64 " (#%" PRIu64 ", epoch %" PRIu64 ", %u ms, lag %s)\n", w->index,
+	       pos, w->epoch, w->duration_ms, w->lag_ms >= 0 ? "known" : "unknown");
 	printf("  %8s %4s %5s %8s %8s %12s %12s %10s  %s\n", "operator", "p", "inst", "busy_max",
 	       "busy_avg", "in rec/s", "out rec/s", "backlog", "label");
 	for (size_t i = 0; i < w->n_ops; i++) {
@@ -87,7 +93,8 @@ int inspect_history(int argc, char **argv)
 	stn_history_counts c;
 	job_list jl = {NULL, 0, false};
 	const char *path = NULL;
-	uint64_t last = 5;
+	uint64_t shown = 5, from = 0;
+	bool have_from = false;
 	int rc = 1;
 
 	for (int i = 1; i < argc; i++) {
@@ -97,8 +104,12 @@ int inspect_history(int argc, char **argv)
 		} else if (strcmp(argv[i], "--job") == 0 && i + 1 < argc) {
 			jl.want = argv[++i];
 		} else if (strcmp(argv[i], "--windows") == 0 && i + 1 < argc) {
-			if (!stn_cli_parse_u64(CMD, "--windows", argv[++i], &last))
+			if (!stn_cli_parse_u64(CMD, "--windows", argv[++i], &shown))
 				return 2;
+		} else if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) {
+			if (!stn_cli_parse_u64(CMD, "--from", argv[++i], &from))
+				return 2;
+			have_from = true;
 		} else if (argv[i][0] == '-' || path != NULL) {
 			return stn_cli_usage_error(CMD, "unexpected argument '%s'", argv[i]);
 		} else {
@@ -129,15 +140,27 @@ int inspect_history(int argc, char **argv)
 		goto out;
 	}
 	{
-		window_tail count_only = {UINT64_MAX, 0}, wt;
+		window_range count_only = {UINT64_MAX, 0, 0}, wr = {0, shown, 0};
 
 		if (stn__history_each_window(h, jl.key, print_window, &count_only, &eb) != STN_OK)
 			goto out;
-		wt.skip = count_only.seen > last ? count_only.seen - last : 0;
-		wt.seen = 0;
-		printf("job %s: %" PRIu64 " windows; the last %" PRIu64 ":\n\n", jl.want,
-		       count_only.seen, count_only.seen - wt.skip);
-		if (stn__history_each_window(h, jl.key, print_window, &wt, &eb) != STN_OK)
+		uint64_t total = count_only.seen;
+		if (have_from)
+			wr.skip = from;
+		else
+			wr.skip = total > shown ? total - shown : 0;
+		uint64_t n = wr.skip < total ? total - wr.skip : 0;
+		n = n < shown ? n : shown;
+		if (n == 0)
+			printf("job %s: %" PRIu64 " windows; none from #%" PRIu64 "\n\n", jl.want,
+			       total, wr.skip);
+		else if (n == 1)
+			printf("job %s: %" PRIu64 " windows; #%" PRIu64 ":\n\n", jl.want, total,
+			       wr.skip);
+		else
+			printf("job %s: %" PRIu64 " windows; #%" PRIu64 " to #%" PRIu64 ":\n\n",
+			       jl.want, total, wr.skip, wr.skip + n - 1);
+		if (n > 0 && stn__history_each_window(h, jl.key, print_window, &wr, &eb) != STN_OK)
 			goto out;
 	}
 	printf("\n");

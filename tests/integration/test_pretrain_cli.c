@@ -339,6 +339,71 @@ static void test_inspect(void **state)
 	assert_int_equal(run("inspect model '%s' --dag '%s' >/dev/null", m, bad), 1);
 }
 
+/* Occurrences of needle in text. */
+static size_t count_of(const char *text, const char *needle)
+{
+	size_t n = 0;
+	for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
+		n++;
+	return n;
+}
+
+/* inspect history: the job table, a job's last windows or those from its K-th, and the
+ * refusals (unknown job, missing file, bad numbers). */
+static void test_inspect_history(void **state)
+{
+	(void)state;
+	char *h = path_in("inspect.sqlite");
+	char args[3000];
+	assert_int_equal(run("history generate --out '%s' --families random --jobs 2 --windows 12 "
+			     "--seed 3",
+			     h),
+			 0);
+	snprintf(args, sizeof(args), "inspect history '%s'", h);
+	char *out = output_of(args);
+	assert_non_null(strstr(out, "2 jobs"));
+	assert_non_null(strstr(out, "24 windows"));
+	assert_int_equal(count_of(out, "layered-0000"), 2);
+	free(out);
+
+	snprintf(args, sizeof(args), "inspect history '%s' --job layered-00001 --windows 3", h);
+	out = output_of(args);
+	assert_non_null(strstr(out, "12 windows; #9 to #11:"));
+	assert_int_equal(count_of(out, "\nwindow "), 3);
+	assert_non_null(strstr(out, "(#9, "));
+	assert_non_null(strstr(out, "(#11, "));
+	assert_null(strstr(out, "(#8, "));
+	assert_non_null(strstr(out, "\ndecision "));
+	free(out);
+
+	snprintf(args, sizeof(args), "inspect history '%s' --job layered-00001 --from 0 --windows 2",
+		 h);
+	out = output_of(args);
+	assert_non_null(strstr(out, "12 windows; #0 to #1:"));
+	assert_int_equal(count_of(out, "\nwindow "), 2);
+	assert_non_null(strstr(out, "(#0, "));
+	assert_null(strstr(out, "(#2, "));
+	free(out);
+
+	snprintf(args, sizeof(args), "inspect history '%s' --job layered-00001 --from 11", h);
+	out = output_of(args);
+	assert_non_null(strstr(out, "12 windows; #11:"));
+	assert_int_equal(count_of(out, "\nwindow "), 1);
+	free(out);
+
+	snprintf(args, sizeof(args), "inspect history '%s' --job layered-00001 --from 12", h);
+	out = output_of(args);
+	assert_non_null(strstr(out, "12 windows; none from #12"));
+	assert_int_equal(count_of(out, "\nwindow "), 0);
+	free(out);
+
+	assert_int_equal(run("inspect history '%s' --job nope", h), 1);
+	assert_int_equal(run("inspect history '%s'", path_in("missing.sqlite")), 1);
+	assert_int_equal(run("inspect history '%s' --job layered-00001 --from -1", h), 2);
+	assert_int_equal(run("inspect history '%s' --windows x", h), 2);
+	assert_int_equal(run("inspect history"), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -347,6 +412,7 @@ int main(void)
 		cmocka_unit_test(test_usage),
 		cmocka_unit_test(test_generate_export_import),
 		cmocka_unit_test(test_inspect),
+		cmocka_unit_test(test_inspect_history),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
