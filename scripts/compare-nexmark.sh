@@ -6,8 +6,9 @@
 #     out);
 #  3. `nexmark compare` of every policy on Q1, Q2, Q3, Q5 and Q8, 16 workers, emulated
 #     capacities, under a step and a sine schedule, streamtune served by its held-out model.
-# Output: $OUT/{hist,models,steps-qN,sine-qN}/ (tables, summary JSON, plots) and
-# $OUT/comparison.tsv (one row per query, schedule and policy).
+# Output: $OUT/{hist,models,steps-qN,sine-qN}/ (tables, summary JSON, plots),
+# $OUT/comparison.tsv (one row per query, schedule and policy) and $OUT/libstreamtune.so (the
+# plugin every run loaded).
 # Environment: OUT (default runs/comparison), RATE (base events/s, default 7200), RUN_SECONDS
 # (per run, default 90), WORKERS (default 16), QUERIES (default "q1 q2 q3 q5 q8"),
 # SCHEDULES (default "steps:1,1.6,0.8 sine:0.4@60"), INITIAL (every tuned operator's
@@ -45,6 +46,14 @@ cargo build --release -p streamtune-nexmark --bin nexmark
 NEXMARK=target/release/nexmark
 CLI=build/streamtune
 mkdir -p "$OUT/hist" "$OUT/models"
+# Every run loads the plugin as it was at the start ($STREAMTUNE_PLUGIN if set, else the
+# build's), copied beside the results: a rebuild of build/ during the comparison must not
+# change the policies under test halfway.
+plugin_src=${STREAMTUNE_PLUGIN:-build/libstreamtune.so}
+cp -L "$plugin_src" "$OUT/libstreamtune.so"
+STREAMTUNE_PLUGIN="$(cd "$OUT" && pwd)/libstreamtune.so"
+export STREAMTUNE_PLUGIN
+echo "   plugin: $STREAMTUNE_PLUGIN (a copy of $plugin_src)"
 
 if [[ "${SKIP_HISTORIES:-0}" != 1 ]]; then
 	echo "== training histories: explore runs of $ALL_QUERIES ($JOBS at a time)"
