@@ -348,54 +348,53 @@ static size_t count_of(const char *text, const char *needle)
 	return n;
 }
 
+/* Output of `inspect history FILE ARGS`. */
+static char *inspect_history_of(const char *file, const char *args)
+{
+	char cmd[3000];
+	snprintf(cmd, sizeof(cmd), "inspect history '%s' %s", file, args);
+	return output_of(cmd);
+}
+
 /* inspect history: the job table, a job's last windows or those from its K-th, and the
  * refusals (unknown job, missing file, bad numbers). */
 static void test_inspect_history(void **state)
 {
 	(void)state;
 	char *h = path_in("inspect.sqlite");
-	char args[3000];
 	assert_int_equal(run("history generate --out '%s' --families random --jobs 2 --windows 12 "
 			     "--seed 3",
 			     h),
 			 0);
-	snprintf(args, sizeof(args), "inspect history '%s'", h);
-	char *out = output_of(args);
+	char *out = inspect_history_of(h, "");
 	assert_non_null(strstr(out, "2 jobs"));
 	assert_non_null(strstr(out, "24 windows"));
 	assert_int_equal(count_of(out, "layered-0000"), 2);
 	free(out);
 
-	snprintf(args, sizeof(args), "inspect history '%s' --job layered-00001 --windows 3", h);
-	out = output_of(args);
-	assert_non_null(strstr(out, "12 windows; #9 to #11:"));
-	assert_int_equal(count_of(out, "\nwindow "), 3);
-	assert_non_null(strstr(out, "(#9, "));
-	assert_non_null(strstr(out, "(#11, "));
-	assert_null(strstr(out, "(#8, "));
-	assert_non_null(strstr(out, "\ndecision "));
-	free(out);
-
-	snprintf(args, sizeof(args), "inspect history '%s' --job layered-00001 --from 0 --windows 2",
-		 h);
-	out = output_of(args);
-	assert_non_null(strstr(out, "12 windows; #0 to #1:"));
-	assert_int_equal(count_of(out, "\nwindow "), 2);
-	assert_non_null(strstr(out, "(#0, "));
-	assert_null(strstr(out, "(#2, "));
-	free(out);
-
-	snprintf(args, sizeof(args), "inspect history '%s' --job layered-00001 --from 11", h);
-	out = output_of(args);
-	assert_non_null(strstr(out, "12 windows; #11:"));
-	assert_int_equal(count_of(out, "\nwindow "), 1);
-	free(out);
-
-	snprintf(args, sizeof(args), "inspect history '%s' --job layered-00001 --from 12", h);
-	out = output_of(args);
-	assert_non_null(strstr(out, "12 windows; none from #12"));
-	assert_int_equal(count_of(out, "\nwindow "), 0);
-	free(out);
+	/* A job's windows: the last ones by default, else from the K-th; how many, the header,
+	 * a position shown and one not. */
+	static const struct {
+		const char *args, *header;
+		size_t windows;
+		const char *shown, *not_shown;
+	} views[] = {
+		{"--windows 3", "12 windows; #9 to #11:", 3, "(#9, ", "(#8, "},
+		{"--from 0 --windows 2", "12 windows; #0 to #1:", 2, "(#0, ", "(#2, "},
+		{"--from 11", "12 windows; #11:", 1, "(#11, ", "(#10, "},
+		{"--from 12", "12 windows; none from #12", 0, "12 windows", "(#11, "},
+	};
+	for (size_t k = 0; k < sizeof(views) / sizeof(views[0]); k++) {
+		char args[200];
+		snprintf(args, sizeof(args), "--job layered-00001 %s", views[k].args);
+		out = inspect_history_of(h, args);
+		assert_non_null(strstr(out, views[k].header));
+		assert_int_equal(count_of(out, "\nwindow "), views[k].windows);
+		assert_non_null(strstr(out, views[k].shown));
+		assert_null(strstr(out, views[k].not_shown));
+		assert_non_null(strstr(out, "\ndecision "));
+		free(out);
+	}
 
 	assert_int_equal(run("inspect history '%s' --job nope", h), 1);
 	assert_int_equal(run("inspect history '%s'", path_in("missing.sqlite")), 1);
