@@ -16,8 +16,8 @@
  * scale-down only after three windows at a setting, to where that prediction stays under
  * idle_busy and never below L + 1 (behind a bottleneck, or sooner, only together with a
  * decision made for another operator, and behind a bottleneck sized for its queue draining
- * into it; on a falling input, for the rate at which the next decision can come, and no
- * scale-up meanwhile short of a bottleneck); DS2 fallback without a usable model, when an
+ * into it; on a falling input, for the rate at which the next decision can come, at least
+ * fall_step instances a decision, and no scale-up meanwhile short of a bottleneck); DS2 fallback without a usable model, when an
  * operator has no evidence, or when the loop does not converge within max_rounds decisions
  * of a rate change.
  * Key-bound operators (the hottest instance carries a hot key's work that no number of
@@ -78,10 +78,17 @@ typedef struct st_joint {
 	double prob;
 } st_joint;
 
+/* Why an operator moves in the decision being made (see commit_move). */
+typedef struct st_plan {
+	const char *why;
+	bool bottleneck;
+} st_plan;
+
 struct stn_policy {
 	stn_policy_job job;
 	st_op *op;
 	uint32_t *next, *ds2;
+	st_plan *plan;           /* per window: why next differs from the current setting */
 	bool *hot, *blocked;     /* per window: key-bound; at or behind a bottleneck */
 	double *flood;           /* per window: load to come over the target, behind a bottleneck */
 	st_joint *joint;         /* per window: where it goes if another operator moves */
@@ -90,6 +97,7 @@ struct stn_policy {
 	char member[STN_MODEL_MAX_NAME + 1]; /* model member serving the job */
 	double tau, idle_busy, up_busy, full_load, reg_delta, reg_alpha, s_default, noise, drain_s;
 	double skew_busy, fall_max;
+	uint32_t fall_step;      /* instances a decision frees on a falling input, at least */
 	uint32_t warm_up, warm_left, max_rounds, cap_per_hour;
 	uint32_t rounds;         /* decisions since the last rate change */
 	uint32_t first_waits;    /* windows the first decision has waited (see first_decision_waits) */
@@ -179,6 +187,7 @@ static void st_destroy(stn_policy *p)
 	stn__free(p->blocked);
 	stn__free(p->joint);
 	stn__free(p->flood);
+	stn__free(p->plan);
 	stn__policy_job_fini(&p->job);
 	stn__free(p);
 }
@@ -188,12 +197,13 @@ static stn_status st_create(const stn_dag *dag, const stn_policy_option *opts, s
 {
 	static const char *const known[] = {"tau", "warm_up", "max_rounds", "reconfigs_per_hour",
 					    "idle_busy", "full_load", "local_prior", "sharpness",
-					    "noise", "drain_s", "skew_busy", "fall_max", "up_busy",
-					    NULL};
+					    "noise", "drain_s", "skew_busy", "fall_max", "fall_step",
+					    "up_busy", NULL};
 	stn_status st = stn__policy_check_opts("streamtune", opts, n_opts, known, eb);
 	if (st != STN_OK)
 		return st;
-	double tau, wu, mr, cap, idle, full, local, sharp, noise, drain, skew_busy, fall_max, up;
+	double tau, wu, mr, cap, idle, full, local, sharp, noise, drain, skew_busy, fall_max;
+	double fall_step, up;
 	/* up_busy: a step up goes no further than where the hottest instance is predicted under
 	 * it (see measured_need); a scale-down keeps to idle_busy, and so does a step up unless
 	 * told otherwise. Measured on Nexmark (README, "The measured load bounds the model"): at
@@ -213,6 +223,7 @@ static stn_status st_create(const stn_dag *dag, const stn_policy_option *opts, s
 	    !stn__policy_opt(opts, n_opts, "drain_s", 10.0, 1.0, 3600.0, &drain, eb) ||
 	    !stn__policy_opt(opts, n_opts, "skew_busy", 0.6, 0.1, 1.0, &skew_busy, eb) ||
 	    !stn__policy_opt(opts, n_opts, "fall_max", 0.3, 0.0, 0.9, &fall_max, eb) ||
+	    !stn__policy_opt(opts, n_opts, "fall_step", 2.0, 1.0, 64.0, &fall_step, eb) ||
 	    !stn__policy_opt(opts, n_opts, "up_busy", idle, 0.05, 1.0, &up, eb))
 		return STN_EINVAL;
 	stn_policy *p = stn__calloc(1, sizeof(*p));
@@ -229,7 +240,9 @@ static stn_status st_create(const stn_dag *dag, const stn_policy_option *opts, s
 	p->blocked = stn__calloc(n, sizeof(*p->blocked));
 	p->joint = stn__calloc(n, sizeof(*p->joint));
 	p->flood = stn__calloc(n, sizeof(*p->flood));
-	if (!p->op || !p->next || !p->ds2 || !p->hot || !p->blocked || !p->joint || !p->flood) {
+	p->plan = stn__calloc(n, sizeof(*p->plan));
+	if (!p->op || !p->next || !p->ds2 || !p->hot || !p->blocked || !p->joint || !p->flood ||
+	    !p->plan) {
 		st = stn__fail(eb, STN_ENOMEM, "streamtune: out of memory");
 		goto fail_arrays;
 	}
@@ -248,6 +261,7 @@ static stn_status st_create(const stn_dag *dag, const stn_policy_option *opts, s
 	p->drain_s = drain;
 	p->skew_busy = skew_busy;
 	p->fall_max = fall_max;
+	p->fall_step = (uint32_t)fall_step;
 	p->reg_delta = 0.05;
 	p->reg_alpha = 0.5;
 	for (size_t v = 0; v < n; v++) {
@@ -673,31 +687,62 @@ static double prob_at(const st_op *o, const stn_head_out *h, double lambda, uint
 	return o->n_obs && lambda > 0 ? stn__head_prob(h, log(lambda), par) : -1.0;
 }
 
-/* Moves operator v to want in this decision unless that would change its direction a second
- * time at this rate (hysteresis: beyond one reversal only a labelled bottleneck moves it, up).
- * Whether it moved. */
-static bool move(stn_policy *p, size_t v, uint32_t want, bool bottleneck, const char *why,
-		 stn_decision *out)
+/* Whether operator v may move to want in this decision: not if that would change its
+ * direction a second time at this rate (hysteresis: beyond one reversal only a labelled
+ * bottleneck moves it, up). */
+static bool may_move(const stn_policy *p, size_t v, uint32_t want, bool bottleneck)
 {
-	st_op *o = &p->op[v];
+	const st_op *o = &p->op[v];
 	uint32_t cur = p->job.cur[v];
 	if (want == cur)
 		return false;
 	int8_t dir = want > cur ? 1 : -1;
 	bool reverses = o->last_dir && dir != o->last_dir;
-	if (reverses && o->reversals >= 1 && !(dir > 0 && bottleneck))
+	return !(reverses && o->reversals >= 1 && !(dir > 0 && bottleneck));
+}
+
+/* Plans operator v's move to want in this decision if it may; whether it will move. */
+static bool plan_move(stn_policy *p, size_t v, uint32_t want, bool bottleneck, const char *why)
+{
+	if (!may_move(p, v, want, bottleneck))
 		return false;
-	if (reverses && o->reversals < UINT8_MAX)
+	p->next[v] = want;
+	p->plan[v] = (st_plan){why, bottleneck};
+	return true;
+}
+
+/* Whether the planned decision only lowers operators and frees fewer than fall_step instances.
+ * On a falling input such a decision waits: the fall frees more before long, and a decision
+ * per instance made a staircase (Q1 under the sine: 7 -> 6 -> 5 -> 4 -> 3, a decision every
+ * five windows) where a reconfiguration is paid per decision. */
+static bool frees_too_little(const stn_policy *p)
+{
+	uint32_t freed = 0;
+	for (size_t v = 0; v < p->job.dag.n_ops; v++) {
+		if (p->next[v] > p->job.cur[v])
+			return false;
+		freed += p->job.cur[v] - p->next[v];
+	}
+	return freed < p->fall_step;
+}
+
+/* Makes operator v's planned move part of the decision: its direction, reversals and the
+ * setting it was lowered from at this rate, and the reason. */
+static void commit_move(stn_policy *p, size_t v, stn_decision *out)
+{
+	st_op *o = &p->op[v];
+	uint32_t cur = p->job.cur[v], want = p->next[v];
+	int8_t dir = want > cur ? 1 : -1;
+	if (o->last_dir && dir != o->last_dir && o->reversals < UINT8_MAX)
 		o->reversals++;
 	o->last_dir = dir;
-	p->next[v] = want;
 	if (want < cur)
 		o->last_down_p = cur;
 	else if (o->last_down_p)
 		o->raised_after_down = true;
 	stn__policy_reason(out, " op %u %u->%u (%s%s, bounds %u<p<=%u)", p->job.dag.ops[v].id,
-			   cur, want, bottleneck ? "bottleneck, " : "", why, o->lo, o->hi);
-	return true;
+			   cur, want, p->plan[v].bottleneck ? "bottleneck, " : "", p->plan[v].why,
+			   o->lo, o->hi);
 }
 
 /* Every window's, warm-up too: the trend of the input spans decisions (see falling_rate), and
@@ -911,16 +956,21 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 				want = cur;
 			}
 		}
-		change |= move(p, v, want, bottleneck, why, out);
+		change |= plan_move(p, v, want, bottleneck, why);
 		out->prob[v] = prob_at(o, &h, lambda, p->next[v]);
 	}
 	if (!change)
 		return STN_OK;
 	for (size_t v = 0; v < n; v++) {
 		if (p->joint[v].p && p->next[v] == p->job.cur[v] &&
-		    move(p, v, p->joint[v].p, false, "with the decision", out))
+		    plan_move(p, v, p->joint[v].p, false, "with the decision"))
 			out->prob[v] = p->joint[v].prob;
 	}
+	if (fall < 1.0 && frees_too_little(p))
+		return STN_OK;
+	for (size_t v = 0; v < n; v++)
+		if (p->next[v] != p->job.cur[v])
+			commit_move(p, v, out);
 	p->rounds++;
 apply:
 	for (size_t v = 0; v < n; v++) {
