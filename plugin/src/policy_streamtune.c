@@ -17,9 +17,10 @@
  * idle_busy and never below L + 1 (behind a bottleneck, or sooner, only together with a
  * decision made for another operator, and behind a bottleneck sized for its queue draining
  * into it; on a falling input, for the rate at which the next decision can come, at least
- * fall_step instances a decision, and no scale-up meanwhile short of a bottleneck); DS2 fallback without a usable model, when an
- * operator has no evidence, or when the loop does not converge within max_rounds decisions
- * of a rate change.
+ * fall_step instances a decision, and no scale-up meanwhile short of a bottleneck); a first
+ * decision that waits (a bounded number of windows) for every operator's input; DS2 fallback
+ * without a usable model, when an operator has no evidence, or when the loop does not
+ * converge within max_rounds decisions of a rate change.
  * Key-bound operators (the hottest instance carries a hot key's work that no number of
  * instances can split; see key_bound) are sized on their mean load at skew_busy instead: their
  * saturation bounds nothing and their windows do not enter the fit.
