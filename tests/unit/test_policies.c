@@ -476,34 +476,34 @@ static bool first_decision_lowers_behind(uint32_t warm_up, uint32_t fed_from, ui
  * output of the warm-up windows counts for the steadiness of the input: judged against a
  * window never seen (none before the warm-up), the input looked unsteady and the one behind
  * the bottleneck waited for a decision of its own (Nexmark Q3's join: 4 -> 3 five windows
- * after the first decision). */
-static void test_streamtune_first_decision_moves_all(void **state)
+ * after the first decision). It waits, at most two windows, for a window in which every
+ * operator due load received some: one that received none cannot be lowered in it (Nexmark
+ * Q5's hottest items had none in the first decision's window in two runs of three, and went
+ * 4 -> 1 in a decision of its own later); not while a queue beyond a second of input waits
+ * to drain. */
+static void test_streamtune_first_decision(void **state)
 {
 	(void)state;
-	uint32_t windows;
-	assert_true(first_decision_lowers_behind(2, 0, 1, 0.5, &windows));
-	assert_int_equal(windows, 3);
-	assert_true(first_decision_lowers_behind(5, 0, 1, 0.5, &windows));
-	assert_int_equal(windows, 6);
-}
-
-/* The first decision waits, at most two windows, for a window in which every operator due
- * load received some: one that received none cannot be lowered in it (Nexmark Q5's hottest
- * items had none in the first decision's window in two runs of three, and went 4 -> 1 in a
- * decision of its own later). Not while a queue beyond a second of input waits to drain. */
-static void test_streamtune_first_decision_waits_for_input(void **state)
-{
-	(void)state;
-	uint32_t windows;
-	/* In every other window, none in the first after the warm-up: it waits for the next. */
-	assert_true(first_decision_lowers_behind(2, 1, 2, 0.5, &windows));
-	assert_int_equal(windows, 4);
-	/* From the fifth window on: two windows' wait, then the decision without it. */
-	assert_false(first_decision_lowers_behind(2, 5, 1, 0.5, &windows));
-	assert_int_equal(windows, 5);
-	/* A queue of two seconds' input does not wait. */
-	assert_false(first_decision_lowers_behind(2, 1, 2, 2.0, &windows));
-	assert_int_equal(windows, 3);
+	static const struct {
+		uint32_t warm_up, fed_from, every;
+		double queue_s;
+		uint32_t windows; /* up to the first decision */
+		bool lowered;
+	} cases[] = {
+		{2, 0, 1, 0.5, 3, true},  /* input in every window: no wait */
+		{5, 0, 1, 0.5, 6, true},  /* a longer warm-up */
+		{2, 1, 2, 0.5, 4, true},  /* every other window, none after the warm-up: one wait */
+		{2, 5, 1, 0.5, 5, false}, /* none until the fifth: two windows' wait, then without */
+		{2, 1, 2, 2.0, 3, false}, /* a queue of two seconds' input: no wait */
+	};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		uint32_t windows;
+		bool lowered = first_decision_lowers_behind(cases[k].warm_up, cases[k].fed_from,
+							    cases[k].every, cases[k].queue_s,
+							    &windows);
+		assert_int_equal(windows, cases[k].windows);
+		assert_int_equal(lowered, cases[k].lowered);
+	}
 }
 
 /* A model whose prior capacity is e^log_c records/s for every operator, at alpha
@@ -1221,8 +1221,7 @@ int main(void)
 		cmocka_unit_test(test_streamtune_wrong_prior_one_step),
 		cmocka_unit_test(test_streamtune_steps_up_to_measured_load),
 		cmocka_unit_test(test_streamtune_waits_out_transition),
-		cmocka_unit_test(test_streamtune_first_decision_moves_all),
-		cmocka_unit_test(test_streamtune_first_decision_waits_for_input),
+		cmocka_unit_test(test_streamtune_first_decision),
 		cmocka_unit_test(test_streamtune_scales_down_bursty_input),
 		cmocka_unit_test(test_streamtune_anticipates_falling_input),
 		cmocka_unit_test(test_safety_random_jobs),
