@@ -102,12 +102,11 @@ struct stn_policy {
 	uint32_t warm_up, warm_left, max_rounds, cap_per_hour;
 	uint32_t rounds;         /* decisions since the last rate change */
 	uint32_t first_waits;    /* windows the first decision has waited (see first_decision_waits) */
-	bool decided_before;     /* a decision has been made in this job */
 	double source_out[ST_TREND]; /* the sources' output, the last ST_TREND windows (ring) */
 	uint32_t n_source_out;
 	double now_s;
 	double recent[64];       /* times of recent decisions (ring) */
-	uint32_t n_recent, recent_head;
+	uint32_t n_recent, recent_head; /* n_recent: decisions so far, at most 64 (0: none yet) */
 };
 
 /* Prior per operator from the model: encoder on the job's DAG, head at delta 0. Returns false
@@ -669,7 +668,7 @@ static void mark_blocked(stn_policy *p, const stn_window *w)
  * second of input waits to drain. */
 static bool first_decision_waits(const stn_policy *p, const stn_window *w)
 {
-	if (p->decided_before || p->first_waits >= ST_FIRST_WAIT)
+	if (p->n_recent > 0 || p->first_waits >= ST_FIRST_WAIT) /* not the first */
 		return false;
 	bool starved = false;
 	for (size_t v = 0; v < p->job.dag.n_ops; v++) {
@@ -981,7 +980,6 @@ apply:
 		p->job.cur[v] = p->next[v];
 	}
 	note_decision(p);
-	p->decided_before = true;
 	p->warm_left = p->warm_up;
 	*decided = true;
 	return STN_OK;
