@@ -101,7 +101,7 @@ struct stn_policy {
 	uint32_t fall_step;      /* instances a decision frees on a falling input, at least */
 	uint32_t warm_up, warm_left, max_rounds, cap_per_hour;
 	uint32_t rounds;         /* decisions since the last rate change */
-	uint32_t first_waits;    /* windows the first decision has waited (see first_decision_waits) */
+	uint32_t first_waits;    /* windows the first decision waited (first_decision_waits) */
 	double source_out[ST_TREND]; /* the sources' output, the last ST_TREND windows (ring) */
 	uint32_t n_source_out;
 	double now_s;
