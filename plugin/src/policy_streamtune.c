@@ -633,6 +633,22 @@ static double falling_rate(const stn_policy *p)
 	return 1.0 - fmin(fall, p->fall_max);
 }
 
+/* Operator v's queue beyond a second of its target input in the window (records; 0 if none):
+ * what a decision sizes it to drain within drain_s. */
+static double queue_excess(const stn_policy *p, const stn_window *w, size_t v)
+{
+	double lambda = p->job.lambda[v], excess = w->ops[v].backlog_sum - 1.0 * lambda;
+	return lambda > 0.0 && excess > 0.0 ? excess : 0.0;
+}
+
+/* Whether operator v received nothing in the window while load was due: its window says
+ * nothing of its load (its input may come in bursts, such as a window operator's once per
+ * slide). */
+static bool starved(const stn_policy *p, const stn_window *w, size_t v)
+{
+	return w->ops[v].rate_in <= 0 && p->job.target_in[v] > 0;
+}
+
 /* blocked[v]: v or an operator upstream of it is a bottleneck (not key-bound) in this window;
  * their windows understate the load they will get, so they must not scale down. */
 static void mark_blocked(stn_policy *p, const stn_window *w)
@@ -644,9 +660,9 @@ static void mark_blocked(stn_policy *p, const stn_window *w)
 		p->flood[v] = 1.0;
 		/* A bottleneck is sized to drain its queue beyond a second of input within
 		 * drain_s: what follows it gets its input faster by as much meanwhile. */
-		double lambda = j->lambda[v], excess = w->ops[v].backlog_sum - lambda;
-		if (p->blocked[v] && lambda > 0.0 && excess > 0.0)
-			p->flood[v] = 1.0 + excess / (p->drain_s * lambda);
+		double excess = queue_excess(p, w, v);
+		if (p->blocked[v] && excess > 0.0)
+			p->flood[v] = 1.0 + excess / (p->drain_s * j->lambda[v]);
 	}
 	for (size_t i = 0; i < n; i++) {
 		uint32_t v = j->order[i];
@@ -661,7 +677,7 @@ static void mark_blocked(stn_policy *p, const stn_window *w)
 }
 
 /* Whether the first decision should wait a window: an operator due load received none in
- * this one, so it cannot be lowered in it (see starved), and whatever it needs would take a
+ * this one, so it cannot be lowered in it (starved), and whatever it needs would take a
  * decision of its own later. A window operator's input comes once per slide: Nexmark Q5's
  * hottest items had none in the first decision's window in two runs of three, and went 4 -> 1
  * alone six windows on. At most ST_FIRST_WAIT windows, and never while a queue beyond a
@@ -670,15 +686,14 @@ static bool first_decision_waits(const stn_policy *p, const stn_window *w)
 {
 	if (p->n_recent > 0 || p->first_waits >= ST_FIRST_WAIT) /* not the first */
 		return false;
-	bool starved = false;
+	bool unfed = false;
 	for (size_t v = 0; v < p->job.dag.n_ops; v++) {
-		double lambda = p->job.lambda[v];
-		if (lambda > 0 && w->ops[v].backlog_sum > 1.0 * lambda)
+		if (queue_excess(p, w, v) > 0.0)
 			return false;
-		if (!p->op[v].source && w->ops[v].rate_in <= 0 && p->job.target_in[v] > 0)
-			starved = true;
+		if (!p->op[v].source && starved(p, w, v))
+			unfed = true;
 	}
-	return starved;
+	return unfed;
 }
 
 /* The model's bottleneck probability of the operator at par under lambda (-1: no evidence). */
@@ -843,8 +858,8 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 		/* A queue beyond a second of input is drained within drain_s: sized for, not
 		 * only waited out, so that lag returns under the SLO. (Less is in flight: an
 		 * engine holds records until their time is complete.) */
-		double excess = ow->backlog_sum - 1.0 * p->job.lambda[v];
-		bool draining = excess > 0.0 && p->job.lambda[v] > 0;
+		double excess = queue_excess(p, w, v);
+		bool draining = excess > 0.0;
 		double lambda = p->job.lambda[v] + (draining ? excess / p->drain_s : 0.0);
 		p->next[v] = cur;
 		p->joint[v] = (st_joint){0, -1.0};
@@ -926,16 +941,15 @@ static stn_status st_on_window(stn_policy *p, const stn_window *w, stn_decision 
 			 * sharpness the noise floor allows; the measured busy bounds it. A
 			 * key-bound operator's target is its mean load's. Not from a window whose
 			 * sources' output moved (see sources_steady), nor from one in which it
-			 * received nothing while load was due (its input comes in bursts, such
-			 * as a window operator's once per slide). */
-			bool starved = ow->rate_in <= 0 && p->job.target_in[v] > 0;
+			 * was starved. */
 			/* Behind a bottleneck, or with fewer windows at the setting, it goes down
 			 * only with another operator's decision: its load carried to the target
 			 * rate (see predicted_busy) and, behind a bottleneck, to the rate at which
 			 * that one's queue will drain into it. */
 			bool joint_only = p->blocked[v] || seen < 3;
 			double lambda_down = lambda * p->flood[v] * fall;
-			if (cap || draining || o->raised_after_down || !steady || starved) {
+			if (cap || draining || o->raised_after_down || !steady ||
+			    starved(p, w, v)) {
 				want = cur;
 			} else if (!hot) {
 				stn_head_out settled = h;
