@@ -37,14 +37,15 @@ stn_status stn__label_init(stn_labeller *l, const stn_dag *dag, const stn_label_
 		return stn__fail(eb, STN_EGRAPH, "label: empty DAG");
 	l->n_ops = n;
 	l->prev_backlog = stn__calloc(n, sizeof(double));
-	l->backlog_run = stn__calloc(n, sizeof(stn_rise_run));
+	l->base_backlog = stn__calloc(n, sizeof(double));
+	l->run = stn__calloc(n, sizeof(uint32_t));
 	l->grew = stn__calloc(n, 1);
 	l->prev_par = stn__calloc(n, sizeof(uint32_t));
 	l->count = stn__calloc(n, sizeof(uint32_t));
 	l->cand = stn__calloc(n, 1);
 	l->starved = stn__calloc(n, 1);
 	l->order = stn__calloc(n, sizeof(uint32_t));
-	if (!l->prev_backlog || !l->backlog_run || !l->grew || !l->prev_par ||
+	if (!l->prev_backlog || !l->base_backlog || !l->run || !l->grew || !l->prev_par ||
 	    !l->count || !l->cand || !l->starved || !l->order) {
 		stn__label_fini(l);
 		return stn__fail(eb, STN_ENOMEM, "label: out of memory");
@@ -60,7 +61,8 @@ stn_status stn__label_init(stn_labeller *l, const stn_dag *dag, const stn_label_
 void stn__label_fini(stn_labeller *l)
 {
 	stn__free(l->prev_backlog);
-	stn__free(l->backlog_run);
+	stn__free(l->base_backlog);
+	stn__free(l->run);
 	stn__free(l->grew);
 	stn__free(l->prev_par);
 	stn__free(l->count);
@@ -81,25 +83,16 @@ static double growth_threshold(const stn_label_params *p, double target, double 
 }
 
 /* Whether a figure (known: both readings valid) rose by more than step in this window and,
- * over its run (see stn_rise_run), by more than step per rising window and than jitter. A
- * pause does not end a run, a fall beyond step or a second pause in a row does: a queue
- * growing by 208, 18, 336 and 172 records at 9,000/s is growing (Nexmark Q1 under the sine,
- * labelled sufficient for seven windows when the 18 ended the run), one that stays flat after
- * a jump is not. */
+ * over its whole run of such windows, by more than step per window and than jitter; *base is
+ * where the run started, *run its length so far. */
 static bool sustained_rise(bool known, double now, double prev, double step, double jitter,
-			   stn_rise_run *r)
+			   double *base, uint32_t *run)
 {
 	bool rose = known && now - prev > step;
-	bool paused = known && !rose && now - prev >= -step;
-	if (rose) {
-		if (!r->rises)
-			r->base = prev;
-		r->rises++;
-	} else if (!paused || r->paused) {
-		r->rises = 0;
-	}
-	r->paused = paused && r->rises;
-	return rose && now - r->base > fmax(r->rises * step, jitter);
+	if (!rose || !*run)
+		*base = prev;
+	*run = rose ? *run + 1 : 0;
+	return rose && now - *base > fmax(*run * step, jitter);
 }
 
 stn_status stn__label_window(stn_labeller *l, const stn_dag *dag, const double *target_in,
@@ -131,13 +124,13 @@ stn_status stn__label_window(stn_labeller *l, const stn_dag *dag, const double *
 	 * queue near capacity wobbles by a fraction of a second's input). */
 	bool lag_known = l->have_prev && w->lag_ms >= 0.0 && l->prev_lag_ms >= 0.0;
 	bool lag_grows = sustained_rise(lag_known, w->lag_ms, l->prev_lag_ms, pa->lag_growth_ms,
-					pa->lag_jitter_ms, &l->lag_run);
+					pa->lag_jitter_ms, &l->base_lag_ms, &l->lag_run);
 	for (size_t i = 0; i < n; i++) {
 		double tgt = target_in[i] > 0.0 ? target_in[i] : 0.0;
 		double jitter = pa->backlog_jitter_frac * tgt * dur_s;
 		l->grew[i] = sustained_rise(l->have_prev, w->ops[i].backlog_sum, l->prev_backlog[i],
 					    growth_threshold(pa, tgt, dur_s), jitter,
-					    &l->backlog_run[i]);
+					    &l->base_backlog[i], &l->run[i]);
 	}
 	for (size_t i = 0; i < n; i++) {
 		const stn_op_window *o = &w->ops[i];

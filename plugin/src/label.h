@@ -29,33 +29,28 @@ typedef struct stn_label_params {
 /* The defaults above. */
 stn_label_params stn__label_params_default(void);
 
-/* A figure's current run of growth: it starts with a rise and lasts while the figure keeps
- * rising, with at most one window's pause (within the growth step either way) at a time. */
-typedef struct stn_rise_run {
-	double base;     /* the figure before the run's first rise */
-	uint32_t rises;  /* windows in the run that rose */
-	bool paused;     /* the last window was a pause */
-} stn_rise_run;
-
 /* Per-job labeller state: previous window's backlogs, lag and parallelism, warm-up and
- * consecutive-candidate counters. Growth is judged over a whole run, from where it started: a
- * queue that wobbles around a steady size (an operator near, not over, its capacity) rises in
- * one window and falls in the next, and only a sustained rise is overload. */
+ * consecutive-candidate counters. Growth is judged over a whole run of windows in which the
+ * backlog (or lag) rose, from where it started: a queue that wobbles around a steady size (an
+ * operator near, not over, its capacity) rises in one window and falls in the next, and only a
+ * sustained rise is overload. */
 typedef struct stn_labeller {
 	stn_label_params params;
 	size_t n_ops;
 	bool have_prev;
 	uint32_t warm_left;
 	double prev_lag_ms;
-	double *prev_backlog;      /* n_ops */
-	stn_rise_run *backlog_run; /* n_ops */
-	uint8_t *grew;             /* n_ops scratch: sustained rise this window */
-	stn_rise_run lag_run;      /* the same for the job's lag */
-	uint32_t *prev_par;        /* n_ops */
-	uint32_t *count;           /* n_ops: consecutive candidate windows */
-	uint8_t *cand;             /* n_ops scratch */
-	uint8_t *starved;          /* n_ops scratch */
-	uint32_t *order;           /* n_ops topological order */
+	double *prev_backlog;   /* n_ops */
+	double *base_backlog;   /* n_ops: backlog before its current run of rising windows */
+	uint32_t *run;          /* n_ops: windows in that run so far */
+	uint8_t *grew;          /* n_ops scratch: sustained rise this window */
+	double base_lag_ms;     /* the same for the job's lag */
+	uint32_t lag_run;
+	uint32_t *prev_par;     /* n_ops */
+	uint32_t *count;        /* n_ops: consecutive candidate windows */
+	uint8_t *cand;          /* n_ops scratch */
+	uint8_t *starved;       /* n_ops scratch */
+	uint32_t *order;        /* n_ops topological order */
 } stn_labeller;
 
 /* params may be NULL (defaults). The DAG must be valid; its operator count is fixed. */

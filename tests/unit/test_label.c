@@ -162,28 +162,6 @@ static void test_mild_sustained_overload(void **state)
 	assert_true(first >= 2 && first <= 6);
 }
 
-/* A queue whose growth pauses for a window (a change within the growth step) is still
- * growing: labelled once it has risen beyond the jitter in two windows running (Nexmark Q1
- * under the sine: its queue rose by 208, 18, 336 and 172 records at 9,000/s while it was
- * labelled sufficient). Two pauses in a row end the growth: a later rise is judged afresh.
- * Lag flat: the queue alone. */
-static void test_growth_with_a_pause(void **state)
-{
-	fixture *f = *state;
-	double busy[3] = {0.3, 1.0, 0.4}, rate[3] = {1000, 980, 980};
-	static const double backlog[] = {300, 323, 325, 361, 381, 378, 466, 478, /* growing */
-					 479, 480, 500, 520}; /* flat, then a new rise */
-	int first = -1;
-	for (int t = 0; t < (int)(sizeof(backlog) / sizeof(backlog[0])); t++) {
-		feed(f, busy, rate, (double[3]){0, backlog[t], 0}, 300);
-		if (f->w.ops[1].label == STN_LABEL_BOTTLENECK && first < 0)
-			first = t;
-		if (t >= 8)
-			assert_int_not_equal(f->w.ops[1].label, STN_LABEL_BOTTLENECK);
-	}
-	assert_int_equal(first, 4);
-}
-
 static void test_warmup(void **state)
 {
 	fixture *f = *state;
@@ -244,7 +222,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_saturated_flat_full_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wobbling_queue_near_capacity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mild_sustained_overload, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_growth_with_a_pause, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_warmup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backpressure_metric, setup, teardown),
 	};
