@@ -80,7 +80,14 @@ for q in $QUERIES; do
 	args=()
 	for other in $ALL_QUERIES; do
 		[[ "$other" == "$q" ]] && continue
-		args+=(--history "$OUT/hist/$other/explore.history.sqlite")
+		hist="$OUT/hist/$other/$other-explore.history.sqlite"
+		if [[ ! -f "$hist" ]]; then
+			echo "compare-nexmark.sh: no history $hist (histories recorded before the" \
+				"harness named them <query>-<policy>.history.sqlite are explore.history.sqlite:" \
+				"rename them, or run without SKIP_HISTORIES)" >&2
+			exit 1
+		fi
+		args+=(--history "$hist")
 	done
 	"$CLI" pretrain "${args[@]}" --history "$OUT/hist/sim-random.sqlite" \
 		--out "$OUT/models/no-$q.stnm" --quiet

@@ -305,7 +305,7 @@ fn run_config(o: &Options, query: Query, policy: &str, out: &Path) -> RunConfig 
         },
         seed: o.seed,
         slo_ms: o.slo_ms,
-        history: out.join(format!("{policy}.history.sqlite")),
+        history: out.join(format!("{query}-{policy}.history.sqlite")),
         endpoint: o.endpoint.clone(),
         job: format!("nexmark-{query}-{policy}"),
     }
