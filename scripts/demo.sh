@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job: builds what is missing, then runs the Nexmark showcase on Timely: Q3, Q5 and
 # Q8 under a rate step (1 -> 1.6 -> 0.8 of 4,000 events/s), each tuned live by StreamTune
-# (with the shipped default model), DS2 and the Flink autoscaler side by side, on 8 workers
-# with emulated operator capacities. Progress per window; at the end a table, and
+# (with the shipped default model), DS2 and the Flink autoscaler, the nine jobs at once, on 8
+# workers each with emulated operator capacities. Progress per window; at the end a table, and
 # runs/showcase/{summary.json,q3.png,q5.png,q8.png,*.windows.csv,*.history.sqlite}.
 # Extra arguments go to `nexmark showcase` (see `target/release/nexmark --help`),
 # e.g. --seconds 120 or --workers 16.

@@ -32,7 +32,7 @@ commands:
   run        one query under one policy: progress, windows.csv, summary.json, plot.png
   compare    one query under several policies on identical runs: a table, plots, JSON
   showcase   the main job: Q3, Q5 and Q8 under a rate step, streamtune against DS2 and the
-             Flink autoscaler, with the shipped default model (about 4 minutes)
+             Flink autoscaler, with the shipped default model, the nine jobs at once
   queries    list the queries
 
 run and compare options:
@@ -348,21 +348,20 @@ fn write(path: &Path, content: &str) -> Result<(), String> {
     std::fs::write(path, content).map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
-/// Runs the given policies on one query (concurrently unless sequential); returns records.
-fn run_policies(
-    o: &Options,
-    query: Query,
-    policies: &[String],
-    out: &Path,
-) -> Result<Vec<(String, RunRecord, Summary)>, String> {
+/// A finished run: its policy, record and summary.
+type Row = (String, RunRecord, Summary);
+
+/// Runs the given (query, policy) jobs (concurrently unless sequential); returns their rows
+/// in the order given.
+fn run_jobs(o: &Options, jobs: &[(Query, String)], out: &Path) -> Result<Vec<Row>, String> {
     let progress: Option<ProgressFn> = if o.quiet {
         None
     } else {
         Some(Arc::new(progress_line))
     };
-    let configs: Vec<RunConfig> = policies
+    let configs: Vec<RunConfig> = jobs
         .iter()
-        .map(|p| run_config(o, query, p, out))
+        .map(|(q, p)| run_config(o, *q, p, out))
         .collect();
     for c in &configs {
         let _ = std::fs::remove_file(&c.history);
@@ -392,18 +391,21 @@ fn run_policies(
         let record = r?;
         let summary = report::summarize(c, &record);
         write(
-            &out.join(format!("{query}-{}.windows.csv", c.policy)),
+            &out.join(format!("{}-{}.windows.csv", c.query, c.policy)),
             &report::windows_csv(&record),
         )?;
         if let Some(why) = &record.tuning_disabled {
-            eprintln!("warning: {}: tuning was disabled: {why}", c.policy);
+            eprintln!(
+                "warning: {} {}: tuning was disabled: {why}",
+                c.query, c.policy
+            );
         }
         rows.push((c.policy.clone(), record, summary));
     }
     Ok(rows)
 }
 
-fn table(rows: &[(String, RunRecord, Summary)]) -> String {
+fn table(rows: &[Row]) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
@@ -444,7 +446,7 @@ fn table(rows: &[(String, RunRecord, Summary)]) -> String {
     t
 }
 
-fn summary_json(o: &Options, query: Query, rows: &[(String, RunRecord, Summary)]) -> String {
+fn summary_json(o: &Options, query: Query, rows: &[Row]) -> String {
     let per: Vec<String> = rows
         .iter()
         .map(|(p, _, s)| format!("\"{p}\": {}", s.to_json()))
@@ -461,11 +463,7 @@ fn summary_json(o: &Options, query: Query, rows: &[(String, RunRecord, Summary)]
     )
 }
 
-fn plot_rows(
-    path: &Path,
-    title: &str,
-    rows: &[(String, RunRecord, Summary)],
-) -> Result<(), String> {
+fn plot_rows(path: &Path, title: &str, rows: &[Row]) -> Result<(), String> {
     let runs: Vec<(String, &RunRecord)> = rows.iter().map(|(p, r, _)| (p.clone(), r)).collect();
     plot::comparison_png(path, title, &runs)
 }
@@ -492,7 +490,8 @@ fn cmd_run_or_compare(o: &Options) -> Result<(), String> {
         o.seconds,
         out.display()
     );
-    let rows = run_policies(o, o.query, &o.policies, &out)?;
+    let jobs: Vec<(Query, String)> = o.policies.iter().map(|p| (o.query, p.clone())).collect();
+    let rows = run_jobs(o, &jobs, &out)?;
     let json = summary_json(o, o.query, &rows);
     write(&out.join("summary.json"), &json)?;
     if let Some(p) = &o.json {
@@ -532,20 +531,26 @@ fn cmd_showcase(o: &Options) -> Result<(), String> {
     o.policies = vec!["streamtune".into(), "ds2".into(), "flink-autoscaler".into()];
     let queries = [Query::Q3, Query::Q5, Query::Q8];
     eprintln!(
-        "showcase: {} under {}, {} workers, emulated capacity, {:.0} s per query, policies {} \
-         side by side; output in {}",
+        "showcase: {} under {}, {} workers, emulated capacity, {:.0} s, policies {}: {} jobs \
+         at once; output in {}",
         queries.map(|q| q.to_string()).join(", "),
         o.schedule,
         o.workers,
         o.seconds,
         o.policies.join(", "),
+        queries.len() * o.policies.len(),
         out.display()
     );
-    let mut all = Vec::new();
+    // All nine jobs at once: capacities are emulated (virtual service time), so the jobs do
+    // not compete for them, and the showcase takes one run's time, not three.
+    let jobs: Vec<(Query, String)> = queries
+        .iter()
+        .flat_map(|q| o.policies.iter().map(move |p| (*q, p.clone())))
+        .collect();
+    let all = run_jobs(&o, &jobs, &out)?;
     let mut pngs = Vec::new();
     let mut jsons = Vec::new();
-    for q in queries {
-        let rows = run_policies(&o, q, &o.policies, &out)?;
+    for (q, rows) in queries.iter().zip(all.chunks(o.policies.len())) {
         let png = out.join(format!("{q}.png"));
         plot_rows(
             &png,
@@ -555,14 +560,13 @@ fn cmd_showcase(o: &Options) -> Result<(), String> {
                 o.schedule,
                 o.workers
             ),
-            &rows,
+            rows,
         )?;
         pngs.push(png);
         jsons.push(format!(
             "\"{q}\": {}",
-            summary_json(&o, q, &rows).trim_end()
+            summary_json(&o, *q, rows).trim_end()
         ));
-        all.extend(rows);
     }
     write(
         &out.join("summary.json"),
