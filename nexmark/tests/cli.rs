@@ -148,3 +148,51 @@ fn an_emulated_run_writes_csv_json_and_plot() {
     assert_eq!(&png[1..4], b"PNG");
     assert!(stdout.contains("plot:"), "{stdout}");
 }
+
+/// The main job's showcase runs its nine jobs at once and keeps every one's window CSV and
+/// history apart (they once shared a history file per policy, so only the last query's
+/// stayed), with a plot and a summary per query.
+#[test]
+fn the_showcase_keeps_every_jobs_outputs() {
+    let dir = scratch("showcase");
+    let out = nexmark()
+        .args([
+            "showcase",
+            "--emulate",
+            "--quiet",
+            "--workers",
+            "2",
+            "--seconds",
+            "6",
+            "--schedule",
+            "steps:1,1.6@3",
+            "--out",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("9 jobs at once"), "{stderr}");
+    let json = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+    for q in ["q3", "q5", "q8"] {
+        assert!(json.contains(&format!("\"{q}\": {{")), "{q}: {json}");
+        let png = std::fs::read(dir.join(format!("{q}.png"))).unwrap();
+        assert_eq!(&png[1..4], b"PNG");
+        for policy in ["streamtune", "ds2", "flink-autoscaler"] {
+            let csv = std::fs::read_to_string(dir.join(format!("{q}-{policy}.windows.csv")))
+                .unwrap_or_else(|e| panic!("{q} {policy}: {e}"));
+            assert!(csv.lines().count() >= 6, "{q} {policy}: {csv}");
+            let history = std::fs::read(dir.join(format!("{q}-{policy}.history.sqlite")))
+                .unwrap_or_else(|e| panic!("{q} {policy}: {e}"));
+            assert!(history.starts_with(b"SQLite format 3"), "{q} {policy}");
+            assert!(
+                stdout
+                    .lines()
+                    .any(|l| l.starts_with(q) && l.contains(policy)),
+                "{q} {policy} in the table: {stdout}"
+            );
+        }
+    }
+}
