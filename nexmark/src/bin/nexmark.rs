@@ -59,7 +59,7 @@ run and compare options:
   --endpoint EP        use a running `streamtune serve` instead of an in-process endpoint
   --out DIR            output directory (default runs/<command>-<query>)
   --json PATH          compare: also write the summary JSON there
-  --sequential         compare: run the policies one after the other (default: concurrently)
+  --sequential         compare, showcase: run the jobs one after the other (default: at once)
   --quiet              no per-window progress lines
 
 The plugin is loaded from $STREAMTUNE_PLUGIN or the CMake build (build/plugin/libstreamtune.so);
@@ -532,17 +532,22 @@ fn cmd_showcase(o: &Options) -> Result<(), String> {
     let queries = [Query::Q3, Query::Q5, Query::Q8];
     eprintln!(
         "showcase: {} under {}, {} workers, emulated capacity, {:.0} s, policies {}: {} jobs \
-         at once; output in {}",
+         {}; output in {}",
         queries.map(|q| q.to_string()).join(", "),
         o.schedule,
         o.workers,
         o.seconds,
         o.policies.join(", "),
         queries.len() * o.policies.len(),
+        if o.sequential {
+            "one after the other"
+        } else {
+            "at once"
+        },
         out.display()
     );
-    // All nine jobs at once: capacities are emulated (virtual service time), so the jobs do
-    // not compete for them, and the showcase takes one run's time, not three.
+    // All nine jobs at once (unless --sequential): capacities are emulated (virtual service
+    // time), so the jobs do not compete for them, and the showcase takes one run's time.
     let jobs: Vec<(Query, String)> = queries
         .iter()
         .flat_map(|q| o.policies.iter().map(move |p| (*q, p.clone())))
