@@ -348,8 +348,8 @@ fn write(path: &Path, content: &str) -> Result<(), String> {
     std::fs::write(path, content).map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
-/// A finished run: its policy, record and summary.
-type Row = (String, RunRecord, Summary);
+/// A finished run: its record and summary (which names the query and policy).
+type Row = (RunRecord, Summary);
 
 /// Runs the given (query, policy) jobs (concurrently unless sequential); returns their rows
 /// in the order given.
@@ -400,7 +400,7 @@ fn run_jobs(o: &Options, jobs: &[(Query, String)], out: &Path) -> Result<Vec<Row
                 c.query, c.policy
             );
         }
-        rows.push((c.policy.clone(), record, summary));
+        rows.push((record, summary));
     }
     Ok(rows)
 }
@@ -423,14 +423,14 @@ fn table(rows: &[Row]) -> String {
         "p99 ms",
         "SLO viol"
     );
-    for (policy, _, s) in rows {
+    for (_, s) in rows {
         let opt =
             |x: Option<f64>, prec: usize| x.map_or("-".to_string(), |v| format!("{v:.prec$}"));
         let _ = writeln!(
             t,
             "{:<5} {:<17} {:>8.2} {:>7} {:>6.1} {:>8} {:>8} {:>8} {:>7} {:>7.1} {:>9.0} {:>8}",
             s.query,
-            policy,
+            s.policy,
             s.reconfigs_mean,
             s.reconfigs_max,
             s.parallelism_sum,
@@ -449,7 +449,7 @@ fn table(rows: &[Row]) -> String {
 fn summary_json(o: &Options, query: Query, rows: &[Row]) -> String {
     let per: Vec<String> = rows
         .iter()
-        .map(|(p, _, s)| format!("\"{p}\": {}", s.to_json()))
+        .map(|(_, s)| format!("\"{}\": {}", s.policy, s.to_json()))
         .collect();
     format!(
         "{{\"policies\": {{{}}}, \"query\": \"{query}\", \"schedule\": \"{}\", \"workers\": {}, \"mode\": \"{}\", \"seconds\": {}, \"rate\": {}, \"seed\": {}}}\n",
@@ -464,7 +464,7 @@ fn summary_json(o: &Options, query: Query, rows: &[Row]) -> String {
 }
 
 fn plot_rows(path: &Path, title: &str, rows: &[Row]) -> Result<(), String> {
-    let runs: Vec<(String, &RunRecord)> = rows.iter().map(|(p, r, _)| (p.clone(), r)).collect();
+    let runs: Vec<(String, &RunRecord)> = rows.iter().map(|(r, s)| (s.policy.clone(), r)).collect();
     plot::comparison_png(path, title, &runs)
 }
 
