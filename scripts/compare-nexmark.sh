@@ -100,7 +100,7 @@ for opt in ${OPTS:-}; do
 done
 
 echo "== comparisons"
-printf 'schedule\tquery\tpolicy\trepeat\treconfigs_mean\tparallelism_sum_after_convergence\tparallelism_over_oracle\tslo_violation_windows_after_convergence\tslo_violation_windows\tlatency_p99_ms\n' \
+printf 'schedule\tquery\tpolicy\trepeat\treconfigs_mean\tclairvoyant_reconfigs_mean\tparallelism_sum_after_convergence\tparallelism_over_oracle\tslo_violation_windows_after_convergence\tslo_violation_windows\tlatency_p99_ms\n' \
 	>"$OUT/comparison.tsv"
 for repeat in $(seq 1 "$REPEATS"); do
 	for sched in $SCHEDULES; do
@@ -124,8 +124,8 @@ for r in (rows.values() if isinstance(rows, dict) else rows):
         v = r.get(k)
         return "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
     print("\t".join([sys.argv[2], sys.argv[3], r["policy"], sys.argv[4]] + [f(k) for k in (
-        "reconfigs_mean", "parallelism_sum_after_convergence", "parallelism_over_oracle",
-        "slo_violation_windows_after_convergence", "slo_violation_windows",
+        "reconfigs_mean", "clairvoyant_reconfigs_mean", "parallelism_sum_after_convergence",
+        "parallelism_over_oracle", "slo_violation_windows_after_convergence", "slo_violation_windows",
         "latency_p99_ms")]))
 EOF
 		done

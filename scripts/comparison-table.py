@@ -6,6 +6,9 @@ episode (a total under a schedule of one episode) · Σ parallelism after conver
 oracle's ("-": not converged) · SLO violation windows (after convergence). With repeated runs
 every figure is the median over the repeats and the range of Σp / oracle follows in brackets;
 a run that never converged counts as above every converged one ("n/c" as the range's top).
+Where the TSV has the clairvoyant reference (clairvoyant_reconfigs_mean: the fewest
+reconfigurations per episode that keep Σp within 1.10 x the oracle's without going under it, on
+each run's own load), a last column gives its median over the cell's runs of every policy.
 
 usage: comparison-table.py COMPARISON.TSV [--policies P1,P2,..]
 """
@@ -43,6 +46,15 @@ def cell(runs):
     return text + f" · {figure(slo, 0)} ({figure(slo_after, 0)})"
 
 
+def clairvoyant_cell(runs):
+    values = [number(r["clairvoyant_reconfigs_mean"]) for r in runs]
+    values = [v for v in values if not math.isinf(v)]
+    if not values:
+        return "-"
+    reconf = median(values)
+    return figure(reconf, 2 if reconf < 5 else 0)
+
+
 def main(argv):
     if len(argv) < 2 or argv[1] in ("-h", "--help"):
         print(__doc__.strip())
@@ -70,13 +82,16 @@ def main(argv):
         if (r["schedule"], r["query"]) not in cells:
             cells.append((r["schedule"], r["query"]))
     repeats = max(int(r.get("repeat") or 1) for r in rows)
-    print(f"| sched | query | {' | '.join(policies)} |")
-    print("|---|---|" + "---|" * len(policies))
+    clairvoyant = "clairvoyant_reconfigs_mean" in rows[0]
+    columns = policies + (["clairvoyant"] if clairvoyant else [])
+    print(f"| sched | query | {' | '.join(columns)} |")
+    print("|---|---|" + "---|" * len(columns))
     for sched, query in cells:
         here = [r for r in rows if (r["schedule"], r["query"]) == (sched, query)]
-        print(f"| {sched} | {query.upper()} | "
-              + " | ".join(cell([r for r in here if r["policy"] == p]) for p in policies)
-              + " |")
+        texts = [cell([r for r in here if r["policy"] == p]) for p in policies]
+        if clairvoyant:
+            texts.append(clairvoyant_cell(here))
+        print(f"| {sched} | {query.upper()} | " + " | ".join(texts) + " |")
     if repeats > 1:
         print(f"\nMedians over {repeats} repeats; Σp / oracle's range in brackets.")
     return 0

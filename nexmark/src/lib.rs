@@ -1,6 +1,7 @@
 //! Nexmark on Timely Dataflow, tuned live by StreamTune, and the harness that compares tuning
 //! policies on it (DESIGN §8).
 
+pub mod clairvoyant;
 pub mod event;
 pub mod generator;
 pub mod harness;

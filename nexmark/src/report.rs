@@ -4,12 +4,16 @@
 
 use std::fmt::Write as _;
 
+use crate::clairvoyant;
 use crate::harness::{RunConfig, RunRecord};
 
 /// Windows a configuration must hold, with no bottleneck, to count as converged.
 pub const W_STABLE: u64 = 10;
 /// A relative change of the source rate factor that starts a new episode.
 pub const EPISODE_THRESHOLD: f64 = 0.05;
+/// The Σ parallelism, over the oracle's, within which the clairvoyant reference keeps a run:
+/// the comparison's target for a tuned job after convergence.
+pub const CLAIRVOYANT_HEADROOM: f64 = 1.10;
 
 /// Episode accounting, fed one window at a time.
 #[derive(Clone, Debug, Default)]
@@ -132,6 +136,10 @@ pub struct Summary {
     pub reconfigs_total: u64,
     pub reconfigs_mean: f64,
     pub reconfigs_max: u64,
+    /// Emulated: the fewest reconfigurations (per episode, as `reconfigs_mean`) of a schedule
+    /// that knows the run's oracle ahead, never goes under it and keeps Σp within
+    /// `CLAIRVOYANT_HEADROOM` × the oracle's (see `clairvoyant`); else null.
+    pub clairvoyant_reconfigs_mean: Option<f64>,
     /// Mean over converged episodes of Σp / oracle Σp after convergence (emulated; else null).
     pub parallelism_over_oracle: Option<f64>,
     pub bottleneck_windows_after_convergence: u64,
@@ -168,6 +176,19 @@ const SLO_GROWTH_MS_PER_WINDOW: f64 = 100.0;
 fn slo_violated(lag: f64, prev_lags: [f64; 2], slo_ms: f64) -> bool {
     let growing = lag > prev_lags[0] && prev_lags[0] > prev_lags[1];
     lag > slo_ms || (growing && lag > prev_lags[1] + 2.0 * SLO_GROWTH_MS_PER_WINDOW)
+}
+
+/// The clairvoyant reference's reconfigurations over the whole run, from the run's initial
+/// setting (None without an oracle for every operator in every window).
+fn clairvoyant_reconfigs(cfg: &RunConfig, r: &RunRecord) -> Option<u64> {
+    let oracle: Option<Vec<Vec<u32>>> = r
+        .windows
+        .iter()
+        .map(|w| w.ops.iter().map(|o| o.oracle.map(|p| p as u32)).collect())
+        .collect();
+    let ops = r.windows.first().map_or(0, |w| w.ops.len());
+    let initial = vec![cfg.initial_parallelism.clamp(1, cfg.workers.max(1)) as u32; ops];
+    clairvoyant::fewest_reconfigs(&oracle?, &initial, CLAIRVOYANT_HEADROOM)
 }
 
 /// Evaluates a run.
@@ -226,6 +247,11 @@ pub fn summarize(cfg: &RunConfig, r: &RunRecord) -> Summary {
             0.0
         },
         reconfigs_max: acc.reconfigs_max,
+        clairvoyant_reconfigs_mean: if emulated {
+            clairvoyant_reconfigs(cfg, r).map(|k| k as f64 / acc.episodes.max(1) as f64)
+        } else {
+            None
+        },
         parallelism_over_oracle: (emulated && acc.converged_episodes > 0)
             .then(|| acc.ratio_mean_sum / acc.converged_episodes as f64),
         bottleneck_windows_after_convergence: acc.bottleneck_after,
@@ -294,6 +320,10 @@ impl Summary {
             ("reconfigs_total", self.reconfigs_total.to_string()),
             ("reconfigs_mean", json_num(self.reconfigs_mean)),
             ("reconfigs_max", self.reconfigs_max.to_string()),
+            (
+                "clairvoyant_reconfigs_mean",
+                json_opt(self.clairvoyant_reconfigs_mean),
+            ),
             (
                 "parallelism_over_oracle",
                 json_opt(self.parallelism_over_oracle),

@@ -144,6 +144,33 @@ fn an_emulated_run_writes_csv_json_and_plot() {
         .parse()
         .unwrap();
     assert!(p_last >= 2, "ds2 scaled up: {}", rows.last().unwrap());
+    // The clairvoyant reference is the run's own oracle from the initial setting (1), per
+    // episode (two steps).
+    let header: Vec<&str> = rows[0].split(',').collect();
+    let oracle_columns: Vec<usize> = (0..header.len())
+        .filter(|&i| header[i].ends_with(".oracle"))
+        .collect();
+    let oracle: Vec<Vec<u32>> = rows[1..]
+        .iter()
+        .map(|r| {
+            let cells: Vec<&str> = r.split(',').collect();
+            oracle_columns
+                .iter()
+                .map(|&i| cells[i].parse().unwrap())
+                .collect()
+        })
+        .collect();
+    let initial = vec![1; oracle_columns.len()];
+    let fewest = nexmark::clairvoyant::fewest_reconfigs(&oracle, &initial, 1.10).unwrap();
+    assert!(fewest >= 1, "the oracle of Q1 at 4 workers is above 1");
+    let reported = json
+        .split("\"clairvoyant_reconfigs_mean\": ")
+        .nth(1)
+        .and_then(|rest| rest.split([',', '}']).next())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no clairvoyant reference: {json}"));
+    assert_eq!(reported, fewest as f64 / 2.0, "{json}");
+    assert!(stdout.contains("clairv"), "{stdout}");
     let png = std::fs::read(dir.join("q1.png")).unwrap();
     assert_eq!(&png[1..4], b"PNG");
     assert!(stdout.contains("plot:"), "{stdout}");

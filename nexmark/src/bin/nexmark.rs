@@ -409,11 +409,12 @@ fn table(rows: &[Row]) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "{:<5} {:<17} {:>8} {:>7} {:>6} {:>8} {:>8} {:>8} {:>7} {:>7} {:>9} {:>8}",
+        "{:<5} {:<17} {:>8} {:>7} {:>7} {:>6} {:>8} {:>8} {:>8} {:>7} {:>7} {:>9} {:>8}",
         "query",
         "policy",
         "reconfig",
         "max",
+        "clairv",
         "Σp",
         "Σp conv",
         "oracle",
@@ -428,11 +429,12 @@ fn table(rows: &[Row]) -> String {
             |x: Option<f64>, prec: usize| x.map_or("-".to_string(), |v| format!("{v:.prec$}"));
         let _ = writeln!(
             t,
-            "{:<5} {:<17} {:>8.2} {:>7} {:>6.1} {:>8} {:>8} {:>8} {:>7} {:>7.1} {:>9.0} {:>8}",
+            "{:<5} {:<17} {:>8.2} {:>7} {:>7} {:>6.1} {:>8} {:>8} {:>8} {:>7} {:>7.1} {:>9.0} {:>8}",
             s.query,
             s.policy,
             s.reconfigs_mean,
             s.reconfigs_max,
+            opt(s.clairvoyant_reconfigs_mean, 2),
             s.parallelism_sum,
             opt(s.parallelism_sum_after_convergence, 1),
             opt(s.oracle_sum, 1),
