@@ -14,6 +14,7 @@ usage: comparison-table.py COMPARISON.TSV [--policies P1,P2,..]
 """
 import csv
 import math
+import signal
 import statistics
 import sys
 
@@ -56,6 +57,7 @@ def clairvoyant_cell(runs):
 
 
 def main(argv):
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quiet when piped into head
     if len(argv) < 2 or argv[1] in ("-h", "--help"):
         print(__doc__.strip())
         return 0 if len(argv) >= 2 else 2
