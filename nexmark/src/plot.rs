@@ -1,10 +1,11 @@
 //! PNG plots of a comparison: one column per policy; rows: source rate, parallelism per
-//! operator (with the oracle Σ in emulated mode), end-to-end lag. Same axes across columns,
-//! units on every axis, one legend.
+//! operator (with the oracle Σ in emulated mode), backlog lag on a log scale with the latency
+//! bound. Same axes across columns, units on every axis, one legend.
 
 use std::path::Path;
 use std::sync::OnceLock;
 
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -51,18 +52,22 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
-type Chart<'a, 'b> =
-    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+type Chart<'a, 'b, Y> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, Y>>;
 
-/// One panel: time on x, `y_desc` on y from 0 to `y_max`, labels with `y_decimals` decimals.
-fn panel<'a, 'b>(
+/// One panel: time on x, `y_desc` on y over `y_range`, `y_labels` labels written by `y_label`.
+fn panel<'a, 'b, Y>(
     area: &'a DrawingArea<BitMapBackend<'b>, Shift>,
     caption: Option<&str>,
     t_max: f64,
-    y_max: f64,
+    y_range: Y,
     y_desc: &str,
-    y_decimals: usize,
-) -> Result<Chart<'a, 'b>, String> {
+    y_labels: usize,
+    y_label: &dyn Fn(&f64) -> String,
+) -> Result<Chart<'a, 'b, Y::CoordDescType>, String>
+where
+    Y: AsRangedCoord<Value = f64>,
+    Y::CoordDescType: ValueFormatter<f64>,
+{
     let mut builder = ChartBuilder::on(area);
     if let Some(c) = caption {
         builder.caption(c, ("sans-serif", 20));
@@ -71,21 +76,14 @@ fn panel<'a, 'b>(
         .margin(8)
         .x_label_area_size(32)
         .y_label_area_size(64)
-        .build_cartesian_2d(0.0..t_max, 0.0..y_max)
+        .build_cartesian_2d(0.0..t_max, y_range)
         .map_err(|e| format!("plot: {e:?}"))?;
-    // Whole-number axes under 10 get a label per unit: the default ten labels would put
-    // rounded duplicates (0, 1, 1, 2, 2, ...) at the half steps.
-    let y_labels = if y_decimals == 0 && y_max < 10.0 {
-        (y_max.floor() as usize + 1).max(2)
-    } else {
-        10
-    };
     chart
         .configure_mesh()
         .x_desc("time (s)")
         .y_desc(y_desc)
         .y_labels(y_labels)
-        .y_label_formatter(&|v| format!("{v:.y_decimals$}"))
+        .y_label_formatter(y_label)
         .x_label_formatter(&|v| format!("{v:.0}"))
         .label_style(("sans-serif", 13))
         .draw()
@@ -93,11 +91,43 @@ fn panel<'a, 'b>(
     Ok(chart)
 }
 
-/// Draws `runs` (policy, record) into a PNG at `path`.
+/// A linear panel from 0 to `y_max`, labels with `y_decimals` decimals.
+fn linear_panel<'a, 'b>(
+    area: &'a DrawingArea<BitMapBackend<'b>, Shift>,
+    caption: Option<&str>,
+    t_max: f64,
+    y_max: f64,
+    y_desc: &str,
+    y_decimals: usize,
+) -> Result<Chart<'a, 'b, RangedCoordf64>, String> {
+    // Whole-number axes under 10 get a label per unit: the default ten labels would put
+    // rounded duplicates (0, 1, 1, 2, 2, ...) at the half steps.
+    let y_labels = if y_decimals == 0 && y_max < 10.0 {
+        (y_max.floor() as usize + 1).max(2)
+    } else {
+        10
+    };
+    panel(area, caption, t_max, 0.0..y_max, y_desc, y_labels, &|v| {
+        format!("{v:.y_decimals$}")
+    })
+}
+
+/// The lowest lag the log-scale lag panel shows: a lag under it (none at all, too) is drawn
+/// on the axis.
+const LAG_FLOOR_S: f64 = 0.01;
+
+/// A lag in seconds as a decade label: 0.01, 0.1, 1, 10, 100.
+fn seconds_label(v: &f64) -> String {
+    let decimals = (-v.log10().floor()).max(0.0) as usize;
+    format!("{v:.decimals$}")
+}
+
+/// Draws `runs` (policy, record) into a PNG at `path`; `slo_s` is the latency bound.
 pub fn comparison_png(
     path: &Path,
     title: &str,
     runs: &[(String, &RunRecord)],
+    slo_s: f64,
 ) -> Result<(), String> {
     font()?;
     if runs.is_empty() {
@@ -139,13 +169,13 @@ pub fn comparison_png(
     let lag_max = runs
         .iter()
         .flat_map(|(_, r)| r.windows.iter().map(|w| w.lag_ms / 1e3))
-        .fold(1.0, f64::max)
-        * 1.1;
+        .fold(slo_s.max(1.0), f64::max)
+        * 2.0;
 
     for (c, ((policy, record), area)) in runs.iter().zip(columns.iter()).enumerate() {
         let rows = area.split_evenly((3, 1));
         // Rate.
-        let mut chart = panel(
+        let mut chart = linear_panel(
             &rows[0],
             Some(policy),
             t_max,
@@ -161,7 +191,7 @@ pub fn comparison_png(
             .map_err(|e| format!("plot: {e:?}"))?;
 
         // Parallelism per operator, stacked as lines; Σ and oracle Σ.
-        let mut chart = panel(&rows[1], None, t_max, p_max, "parallelism (instances)", 0)?;
+        let mut chart = linear_panel(&rows[1], None, t_max, p_max, "parallelism (instances)", 0)?;
         for (i, name) in record.operators.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
             let s = chart
@@ -231,12 +261,32 @@ pub fn comparison_png(
                 .map_err(|e| format!("plot: {e:?}"))?;
         }
 
-        // Lag.
-        let mut chart = panel(&rows[2], None, t_max, lag_max, "backlog lag (s)", 1)?;
+        // Lag, on a log scale: one policy's runaway backlog of minutes must not flatten
+        // another's lag of a second onto the axis. The latency bound is the dashed line.
+        let mut chart = panel(
+            &rows[2],
+            None,
+            t_max,
+            (LAG_FLOOR_S..lag_max).log_scale(),
+            "backlog lag (s; dashed: SLO)",
+            8,
+            &seconds_label,
+        )?;
         chart
             .draw_series(LineSeries::new(
-                record.windows.iter().map(|w| (w.t_s, w.lag_ms / 1e3)),
+                record
+                    .windows
+                    .iter()
+                    .map(|w| (w.t_s, (w.lag_ms / 1e3).max(LAG_FLOOR_S))),
                 RED.stroke_width(2),
+            ))
+            .map_err(|e| format!("plot: {e:?}"))?;
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(0.0, slo_s), (t_max, slo_s)],
+                6,
+                4,
+                BLACK.stroke_width(1),
             ))
             .map_err(|e| format!("plot: {e:?}"))?;
     }

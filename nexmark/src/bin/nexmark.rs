@@ -465,9 +465,9 @@ fn summary_json(o: &Options, query: Query, rows: &[Row]) -> String {
     )
 }
 
-fn plot_rows(path: &Path, title: &str, rows: &[Row]) -> Result<(), String> {
+fn plot_rows(o: &Options, path: &Path, title: &str, rows: &[Row]) -> Result<(), String> {
     let runs: Vec<(String, &RunRecord)> = rows.iter().map(|(r, s)| (s.policy.clone(), r)).collect();
-    plot::comparison_png(path, title, &runs)
+    plot::comparison_png(path, title, &runs, o.slo_ms / 1e3)
 }
 
 fn cmd_run_or_compare(o: &Options) -> Result<(), String> {
@@ -512,7 +512,7 @@ fn cmd_run_or_compare(o: &Options) -> Result<(), String> {
             "native"
         }
     );
-    plot_rows(&png, &title, &rows)?;
+    plot_rows(o, &png, &title, &rows)?;
     print!("{}", table(&rows));
     println!("summary: {}", out.join("summary.json").display());
     println!(
@@ -560,6 +560,7 @@ fn cmd_showcase(o: &Options) -> Result<(), String> {
     for (q, rows) in queries.iter().zip(all.chunks(o.policies.len())) {
         let png = out.join(format!("{q}.png"));
         plot_rows(
+            &o,
             &png,
             &format!(
                 "Nexmark {q} ({}), {}, {} workers",
