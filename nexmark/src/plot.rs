@@ -171,6 +171,7 @@ pub fn comparison_png(
         .flat_map(|(_, r)| r.windows.iter().map(|w| w.lag_ms / 1e3))
         .fold(slo_s.max(1.0), f64::max)
         * 2.0;
+    let slo_line = slo_s.max(LAG_FLOOR_S);
 
     for (c, ((policy, record), area)) in runs.iter().zip(columns.iter()).enumerate() {
         let rows = area.split_evenly((3, 1));
@@ -283,7 +284,7 @@ pub fn comparison_png(
             .map_err(|e| format!("plot: {e:?}"))?;
         chart
             .draw_series(DashedLineSeries::new(
-                [(0.0, slo_s), (t_max, slo_s)],
+                [(0.0, slo_line), (t_max, slo_line)],
                 6,
                 4,
                 BLACK.stroke_width(1),
