@@ -125,8 +125,8 @@ for r in (rows.values() if isinstance(rows, dict) else rows):
         return "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
     print("\t".join([sys.argv[2], sys.argv[3], r["policy"], sys.argv[4]] + [f(k) for k in (
         "reconfigs_mean", "clairvoyant_reconfigs_mean", "parallelism_sum_after_convergence",
-        "parallelism_over_oracle", "slo_violation_windows_after_convergence", "slo_violation_windows",
-        "latency_p99_ms")]))
+        "parallelism_over_oracle", "slo_violation_windows_after_convergence",
+        "slo_violation_windows", "latency_p99_ms")]))
 EOF
 		done
 	done

@@ -33,6 +33,11 @@ def figure(value, digits):
     return "-" if math.isinf(value) else f"{value:.{digits}f}"
 
 
+def reconfigs_figure(reconf):
+    """Reconfigurations per episode (under 5) with two decimals, totals as integers."""
+    return figure(reconf, 2 if reconf < 5 else 0)
+
+
 def cell(runs):
     if not runs:
         return "?"
@@ -40,7 +45,7 @@ def cell(runs):
     ratios = [number(r["parallelism_over_oracle"]) for r in runs]
     slo = median([number(r["slo_violation_windows"]) for r in runs])
     slo_after = median([number(r["slo_violation_windows_after_convergence"]) for r in runs])
-    text = f"{figure(reconf, 2 if reconf < 5 else 0)} · {figure(median(ratios), 2)}"
+    text = f"{reconfigs_figure(reconf)} · {figure(median(ratios), 2)}"
     if len(runs) > 1 and not math.isinf(min(ratios)):
         high = "n/c" if math.isinf(max(ratios)) else figure(max(ratios), 2)
         text += f" [{figure(min(ratios), 2)}–{high}]"
@@ -52,8 +57,7 @@ def clairvoyant_cell(runs):
     values = [v for v in values if not math.isinf(v)]
     if not values:
         return "-"
-    reconf = median(values)
-    return figure(reconf, 2 if reconf < 5 else 0)
+    return reconfigs_figure(median(values))
 
 
 def main(argv):

@@ -105,6 +105,13 @@ pub struct RunConfig {
     pub job: String,
 }
 
+impl RunConfig {
+    /// The parallelism every tuned operator starts at: `initial_parallelism` within 1..=workers.
+    pub fn start_parallelism(&self) -> usize {
+        self.initial_parallelism.clamp(1, self.workers.max(1))
+    }
+}
+
 /// One tuned operator in one window.
 #[derive(Clone, Debug, Default)]
 pub struct OpWindow {
@@ -313,7 +320,7 @@ fn run_worker(
     let mut input = InputHandleVec::<u64, Event>::new();
     let probe = ProbeHandle::new();
     let spec = BuildSpec {
-        initial_parallelism: cfg.initial_parallelism.clamp(1, cfg.workers),
+        initial_parallelism: cfg.start_parallelism(),
         emulate: cfg.emulate,
         native_cost: cfg.native_cost,
     };

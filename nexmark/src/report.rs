@@ -187,7 +187,7 @@ fn clairvoyant_reconfigs(cfg: &RunConfig, r: &RunRecord) -> Option<u64> {
         .map(|w| w.ops.iter().map(|o| o.oracle.map(|p| p as u32)).collect())
         .collect();
     let ops = r.windows.first().map_or(0, |w| w.ops.len());
-    let initial = vec![cfg.initial_parallelism.clamp(1, cfg.workers.max(1)) as u32; ops];
+    let initial = vec![cfg.start_parallelism() as u32; ops];
     clairvoyant::fewest_reconfigs(&oracle?, &initial, CLAIRVOYANT_HEADROOM)
 }
 
