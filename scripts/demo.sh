@@ -17,4 +17,4 @@ echo "== building the Nexmark harness (Release)"
 cargo build --release -p streamtune-nexmark --bin nexmark
 
 echo "== running"
-exec target/release/nexmark showcase --workers 8 --emulate --seconds 60 "$@"
+exec target/release/nexmark showcase "$@"

@@ -48,6 +48,10 @@ fn bad_arguments_are_refused_clearly() {
             "more than --workers",
         ),
         (vec!["run", "--window-ms", "150"], "multiple of 100"),
+        (vec!["showcase", "--query", "q1"], "does not apply"),
+        (vec!["showcase", "--policies", "ds2"], "does not apply"),
+        // The showcase runs on 8 workers unless told otherwise.
+        (vec!["showcase", "--initial", "9"], "more than --workers 8"),
     ];
     for (args, needle) in cases {
         let out = nexmark().args(&args).output().unwrap();
@@ -178,14 +182,16 @@ fn an_emulated_run_writes_csv_json_and_plot() {
 
 /// The main job's showcase runs its nine jobs at once and keeps every one's window CSV and
 /// history apart (they once shared a history file per policy, so only the last query's
-/// stayed), with a plot and a summary per query.
+/// stayed), with a plot and a summary per query. It is emulated without being told (it once
+/// ran natively unless given `--emulate`, while its banner said emulated), so every window
+/// has an oracle.
 #[test]
 fn the_showcase_keeps_every_jobs_outputs() {
     let dir = scratch("showcase");
+    let json_copy = dir.join("copy.json");
     let out = nexmark()
         .args([
             "showcase",
-            "--emulate",
             "--quiet",
             "--workers",
             "2",
@@ -193,8 +199,10 @@ fn the_showcase_keeps_every_jobs_outputs() {
             "6",
             "--schedule",
             "steps:1,1.6@3",
-            "--out",
+            "--json",
         ])
+        .arg(&json_copy)
+        .arg("--out")
         .arg(&dir)
         .output()
         .unwrap();
@@ -203,6 +211,7 @@ fn the_showcase_keeps_every_jobs_outputs() {
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stderr.contains("9 jobs at once"), "{stderr}");
     let json = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+    assert_eq!(std::fs::read_to_string(&json_copy).unwrap(), json);
     for q in ["q3", "q5", "q8"] {
         assert!(json.contains(&format!("\"{q}\": {{")), "{q}: {json}");
         let png = std::fs::read(dir.join(format!("{q}.png"))).unwrap();
@@ -211,6 +220,12 @@ fn the_showcase_keeps_every_jobs_outputs() {
             let csv = std::fs::read_to_string(dir.join(format!("{q}-{policy}.windows.csv")))
                 .unwrap_or_else(|e| panic!("{q} {policy}: {e}"));
             assert!(csv.lines().count() >= 6, "{q} {policy}: {csv}");
+            let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+            let oracle = header.iter().position(|c| *c == "oracle_sum").unwrap();
+            for row in csv.lines().skip(1) {
+                let sum = row.split(',').nth(oracle).unwrap_or("");
+                assert!(sum.parse::<u32>().is_ok(), "{q} {policy}, no oracle: {row}");
+            }
             let history = std::fs::read(dir.join(format!("{q}-{policy}.history.sqlite")))
                 .unwrap_or_else(|e| panic!("{q} {policy}: {e}"));
             assert!(history.starts_with(b"SQLite format 3"), "{q} {policy}");
