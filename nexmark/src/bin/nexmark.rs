@@ -29,7 +29,7 @@ const USAGE: &str = "\
 usage: nexmark <command> [options]
 
 commands:
-  run        one query under one policy: progress, windows.csv, summary.json, plot.png
+  run        one query under one policy: progress, windows.csv, summary.json, <query>.png
   compare    one query under several policies on identical runs: a table, plots, JSON
   showcase   the main job: Q3, Q5 and Q8 under a rate step, streamtune against DS2 and the
              Flink autoscaler, with the shipped default model, the nine jobs at once
@@ -58,7 +58,7 @@ run and compare options:
                        shipped plugin/models/default.stnm)
   --endpoint EP        use a running `streamtune serve` instead of an in-process endpoint
   --out DIR            output directory (default runs/<command>-<query>)
-  --json PATH          compare, showcase: also write the summary JSON there
+  --json PATH          also write the summary JSON there
   --sequential         compare, showcase: run the jobs one after the other (default: at once)
   --quiet              no per-window progress lines
 
@@ -66,8 +66,11 @@ showcase takes --schedule, --workers (default 8), --emulate=SCALE (always emulat
 --rate, --seconds (default 60), --window-ms, --initial, --slo-ms, --opt, --seed, --model,
 --endpoint, --out (default runs/showcase), --json, --sequential and --quiet.
 
-The plugin is loaded from $STREAMTUNE_PLUGIN or the CMake build (build/plugin/libstreamtune.so);
-the streamtune policy uses $STREAMTUNE_MODEL or the shipped default model.
+The plugin is loaded from $STREAMTUNE_PLUGIN or the CMake build (build/libstreamtune.so);
+the streamtune policy uses --model, else $STREAMTUNE_MODEL, else the shipped default model,
+which the plugin looks for beside itself (<dir>/../plugin/models/default.stnm): a copy of
+the plugin kept elsewhere needs --model or $STREAMTUNE_MODEL, or its decisions say
+\"DS2 fallback (no model)\".
 ";
 
 /// The showcase's own defaults (`nexmark showcase` alone is the main job): emulated capacities,
