@@ -12,6 +12,7 @@
 //! is known; in native mode the operators spend real CPU time.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -49,31 +50,49 @@ const ROUTE_NATIVE_LOOKAHEAD: u64 = 20;
 /// once behind, at any parallelism; any fixed look-ahead has that regime once the latency
 /// exceeds it. Routing everything at once made every rescale under a backlog wait for the
 /// old instances to serve all of it.)
-fn route_frontier(
-    routed_to: u64,
-    completed: u64,
-    injected_to: u64,
-    entry: &[&str],
-    status: &[TunedStatus<u64>],
-) -> u64 {
-    let mut emulated = true;
+fn route_frontier(routed_to: u64, completed: u64, injected_to: u64, held: Option<bool>) -> u64 {
+    let next = match held {
+        Some(true) => routed_to,
+        Some(false) => routed_to + 1,
+        None => completed + ROUTE_NATIVE_LOOKAHEAD,
+    };
+    next.max(completed + ROUTE_MIN_LOOKAHEAD).min(injected_to)
+}
+
+/// Whether this worker's first-stage instances have more than [`ROUTED_WORK_S`] of routed
+/// work waiting; `None` natively (service times unknown).
+fn entry_saturated(entry: &[&str], status: &[TunedStatus<u64>]) -> Option<bool> {
     let mut saturated = false;
     for st in status.iter().filter(|st| entry.contains(&st.name.as_str())) {
         match st.capacity {
             Some(c) if c > 0.0 => saturated |= st.queued_routed as f64 / c > ROUTED_WORK_S,
-            _ => emulated = false,
+            _ => return None,
         }
     }
-    let next = if emulated {
-        if saturated {
-            routed_to
+    Some(saturated)
+}
+
+/// The workers whose first-stage instances hold routing back, a bit each. Every worker routes
+/// no further while any is set. The control input's frontier is the least over the workers,
+/// so records reach the instances no sooner anyway; but worker 0 proposes a decision at its
+/// own control time, and routing only on its own instances' queues, a worker 0 that hosted
+/// none ran ahead to everything injected: a decision under a backlog then waited for the old
+/// instances to serve all of it (Nexmark Q5 at 16 workers and 8,000 events/s from parallelism
+/// 1: each decision applied 8 s after it was made, and the lag reached 47 s).
+#[derive(Default)]
+struct RoutingHold(AtomicU64);
+
+impl RoutingHold {
+    /// Records whether `worker` holds routing back; whether any worker does.
+    fn set(&self, worker: usize, held: bool) -> bool {
+        let bit = 1u64 << worker;
+        let before = if held {
+            self.0.fetch_or(bit, Ordering::AcqRel)
         } else {
-            routed_to + 1
-        }
-    } else {
-        completed + ROUTE_NATIVE_LOOKAHEAD
-    };
-    next.max(completed + ROUTE_MIN_LOOKAHEAD).min(injected_to)
+            self.0.fetch_and(!bit, Ordering::AcqRel)
+        };
+        held || before & !bit != 0
+    }
 }
 
 /// Everything that defines a run.
@@ -275,6 +294,7 @@ pub fn run(cfg: &RunConfig, progress: Option<ProgressFn>) -> Result<RunRecord, S
     }));
     let started = Instant::now();
     let worker_shared = Arc::clone(&shared);
+    let hold = Arc::new(RoutingHold::default());
     let worker_cfg = cfg.clone();
     let keep = tuner.clone();
     timely::execute(timely::Config::process(cfg.workers), move |worker| {
@@ -284,6 +304,7 @@ pub fn run(cfg: &RunConfig, progress: Option<ProgressFn>) -> Result<RunRecord, S
             &tuner,
             &clock,
             &worker_shared,
+            &hold,
             progress.clone(),
         );
     })
@@ -310,6 +331,7 @@ fn run_worker(
     tuner: &StreamTune,
     clock: &EventClock,
     shared: &Arc<Mutex<Shared>>,
+    hold: &RoutingHold,
     progress: Option<ProgressFn>,
 ) {
     let link = tuner.attach(worker);
@@ -375,7 +397,8 @@ fn run_worker(
             // Route what the first stage can take (see route_frontier); once everything
             // injected is routed there is nothing to ask the operators until the next epoch.
             if routed_to < e + 1 {
-                routed_to = route_frontier(routed_to, completed, e + 1, entry, &control.status());
+                let held = entry_saturated(entry, &control.status()).map(|h| hold.set(me, h));
+                routed_to = route_frontier(routed_to, completed, e + 1, held);
                 control.advance_to(routed_to);
             }
             if now >= due {

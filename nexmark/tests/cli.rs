@@ -238,3 +238,58 @@ fn the_showcase_keeps_every_jobs_outputs() {
         }
     }
 }
+
+/// A decision applies to the backlog at once: every worker routes records to the instances
+/// only while none of the first stage's instances has half a second of routed work waiting,
+/// so the controller proposes at the routing frontier. (A controller hosting no instance
+/// routed everything injected and proposed past all of it: Q5 from one instance at five
+/// times its capacity on 16 workers kept its one instance five windows after DS2's decision.)
+#[test]
+fn a_decision_under_a_backlog_applies_within_two_windows() {
+    let dir = scratch("apply");
+    let out = nexmark()
+        .args([
+            "run",
+            "--query",
+            "q5",
+            "--policy",
+            "ds2",
+            "--workers",
+            "16",
+            "--emulate",
+            "--rate",
+            "8000",
+            "--schedule",
+            "constant",
+            "--seconds",
+            "8",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let csv = std::fs::read_to_string(dir.join("q5-ds2.windows.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|c| *c == name).unwrap();
+    let (decisions, count_p) = (col("decisions"), col("count.p"));
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let first = rows
+        .iter()
+        .position(|r| r[decisions] != "0")
+        .unwrap_or_else(|| panic!("no decision: {csv}"));
+    let applied = rows
+        .iter()
+        .position(|r| r[count_p] != "1")
+        .unwrap_or_else(|| panic!("never applied: {csv}"));
+    assert!(
+        applied <= first + 2,
+        "decided in window {first}, applied in {applied}: {csv}"
+    );
+}
