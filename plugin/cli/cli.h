@@ -40,8 +40,22 @@ int stn_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(p
 /* True if arg is "-h" or "--help". */
 bool stn_cli_is_help(const char *arg);
 
+/* The program name as invoked (argv[0] of main), for hints that name the binary. */
+extern const char *stn_cli_program;
+
+/* For argv[*i], an option that takes a value: when it is one of names (NULL-terminated) and
+ * a value follows, sets *val, moves *i onto the value and returns true. Otherwise reports one
+ * usage error saying why (not an option, an unknown option, or a known one without its
+ * value) and returns false. */
+bool stn_cli_option_value(const char *cmd, const char *const *names, int argc, char **argv,
+			  int *i, const char **val);
+
 /* Parses an unsigned integer option value; false (and a message) if it is not one. */
 bool stn_cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
+/* The same for a value that must lie in lo..hi: one message, naming the range, if it is not
+ * an integer or out of range. */
+bool stn_cli_parse_u64_range(const char *cmd, const char *opt, const char *s, uint64_t lo,
+			     uint64_t hi, uint64_t *out);
 bool stn_cli_parse_double(const char *cmd, const char *opt, const char *s, double *out);
 /* Splits a policy option "[POLICY:]NAME=VALUE" in place: *policy is the prefix (NULL if none)
  * and opt->key points into arg. Reports a usage error and returns false on a bad option. */

@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "client.h"
 #include "endpoint.h"
+#include "policy.h"
 #include "sim.h"
 #include "simlink.h"
 
@@ -38,8 +39,10 @@ static void usage(FILE *f)
 		"  --windows N     windows to run (default 90)\n"
 		"  --seed N        seed of the job and its noise (default 7)\n"
 		"  --delay-ms N    pause between windows, to watch (default 30)\n"
-		"  --model FILE    pre-trained model for the streamtune policy (default: none, DS2\n"
-		"                  fallback)\n"
+		"  --model FILE    pre-trained model for the streamtune policy (default: the\n"
+		"                  shipped default model: $STREAMTUNE_MODEL if set, 'none' for\n"
+		"                  no model, else plugin/models/default.stnm beside the build,\n"
+		"                  else the installed share/streamtune/models/; without any, DS2)\n"
 		"  --out DIR       where history.sqlite, windows.csv and summary.json go\n"
 		"                  (default runs/demo)\n");
 }
@@ -186,8 +189,9 @@ static int run_demo(const demo_opts *o)
 	       (unsigned long long)o->windows, (unsigned long long)sum_p_end,
 	       (unsigned long long)oracle_end,
 	       link.decisions > 0 ? link.last_reason : "none");
-	printf("wrote %s, %s, %s\n(inspect it: build/streamtune inspect history %s --job demo)\n", hist,
-	       csv_path, json_path, hist);
+	/* The binary as it was invoked, so the hint runs from where the demo was started. */
+	printf("wrote %s, %s, %s\n(inspect it: %s inspect history %s --job demo)\n", hist, csv_path,
+	       json_path, stn_cli_program, hist);
 	rc = 0;
 out:
 	if (csv != NULL)
@@ -207,17 +211,21 @@ int cmd_demo(int argc, char **argv)
 	demo_opts o = {"streamtune", "runs/demo", NULL, STN_SIM_Q5, 7, 90, 30};
 
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+		static const char *const options[] = {"--policy", "--model",   "--out",
+						      "--family", "--seed",    "--windows",
+						      "--delay-ms", NULL};
+		const char *a = argv[i], *val = NULL;
 
 		if (stn_cli_is_help(a)) {
 			usage(stdout);
 			return 0;
 		}
-		if (val == NULL)
-			return stn_cli_usage_error("demo", "%s needs a value", a);
-		i++;
+		if (!stn_cli_option_value("demo", options, argc, argv, &i, &val))
+			return 2;
 		if (strcmp(a, "--policy") == 0) {
+			/* Checked here, not when the endpoint refuses the job's REGISTER. */
+			if (stn__policy_find(val) == NULL)
+				return stn_cli_usage_error("demo", "unknown policy '%s'", val);
 			o.policy = val;
 		} else if (strcmp(a, "--model") == 0) {
 			o.model_path = val;
@@ -230,14 +238,11 @@ int cmd_demo(int argc, char **argv)
 			if (!stn_cli_parse_u64("demo", a, val, &o.seed))
 				return 2;
 		} else if (strcmp(a, "--windows") == 0) {
-			if (!stn_cli_parse_u64("demo", a, val, &o.windows) || o.windows < 3 ||
-			    o.windows > 100000)
-				return stn_cli_usage_error("demo", "--windows takes 3..100000");
-		} else if (strcmp(a, "--delay-ms") == 0) {
-			if (!stn_cli_parse_u64("demo", a, val, &o.delay_ms) || o.delay_ms > 10000)
-				return stn_cli_usage_error("demo", "--delay-ms takes 0..10000");
-		} else {
-			return stn_cli_usage_error("demo", "unknown option '%s'", a);
+			if (!stn_cli_parse_u64_range("demo", a, val, 3, 100000, &o.windows))
+				return 2;
+		} else { /* --delay-ms */
+			if (!stn_cli_parse_u64_range("demo", a, val, 0, 10000, &o.delay_ms))
+				return 2;
 		}
 	}
 	return run_demo(&o);

@@ -80,45 +80,37 @@ static int cmd_generate(int argc, char **argv)
 
 	stn__histgen_opts_default(&o);
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+		static const char *const options[] = {"--out",     "--families", "--jobs",
+						      "--windows", "--seed",     "--layered-ops",
+						      NULL};
+		const char *a = argv[i], *val = NULL;
 		if (stn_cli_is_help(a)) {
 			generate_usage(stdout);
 			return 0;
 		}
-		if (a[0] != '-' || a[1] != '-')
-			return stn_cli_usage_error(cmd, "unexpected argument '%s'", a);
-		if (val == NULL)
-			return stn_cli_usage_error(cmd, "%s needs a value", a);
-		i++;
+		if (!stn_cli_option_value(cmd, options, argc, argv, &i, &val))
+			return 2;
 		if (strcmp(a, "--out") == 0) {
 			out = val;
 		} else if (strcmp(a, "--families") == 0) {
 			families = val;
 		} else if (strcmp(a, "--jobs") == 0) {
-			if (!stn_cli_parse_u64(cmd, a, val, &v))
+			if (!stn_cli_parse_u64_range(cmd, a, val, 1, STN_HISTGEN_MAX_JOBS, &v))
 				return 2;
-			if (v == 0 || v > STN_HISTGEN_MAX_JOBS)
-				return stn_cli_usage_error(cmd, "--jobs must be 1..%u",
-							   STN_HISTGEN_MAX_JOBS);
 			o.jobs = (size_t)v;
 		} else if (strcmp(a, "--windows") == 0) {
-			if (!stn_cli_parse_u64(cmd, a, val, &v))
+			if (!stn_cli_parse_u64_range(cmd, a, val, 1, STN_HISTGEN_MAX_WINDOWS, &v))
 				return 2;
-			if (v == 0 || v > STN_HISTGEN_MAX_WINDOWS)
-				return stn_cli_usage_error(cmd, "--windows must be 1..%u",
-							   STN_HISTGEN_MAX_WINDOWS);
 			o.windows = (size_t)v;
 		} else if (strcmp(a, "--seed") == 0) {
 			if (!stn_cli_parse_u64(cmd, a, val, &o.seed))
 				return 2;
-		} else if (strcmp(a, "--layered-ops") == 0) {
+		} else { /* --layered-ops */
 			if (!stn_cli_parse_u64(cmd, a, val, &v))
 				return 2;
 			if (v != 0 && (v < 3 || v > 60))
 				return stn_cli_usage_error(cmd, "--layered-ops must be 3..60 or 0");
 			o.layered_ops = (uint32_t)v;
-		} else {
-			return stn_cli_usage_error(cmd, "unknown option '%s'", a);
 		}
 	}
 	if (out == NULL)

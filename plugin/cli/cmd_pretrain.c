@@ -39,13 +39,7 @@ static void usage(FILE *f)
 /* Parses an integer option in [lo, hi]. */
 static bool opt_u64(const char *opt, const char *val, uint64_t lo, uint64_t hi, uint64_t *out)
 {
-	if (!stn_cli_parse_u64("pretrain", opt, val, out))
-		return false;
-	if (*out < lo || *out > hi) {
-		stn_cli_usage_error("pretrain", "%s must be %" PRIu64 "..%" PRIu64, opt, lo, hi);
-		return false;
-	}
-	return true;
+	return stn_cli_parse_u64_range("pretrain", opt, val, lo, hi, out);
 }
 
 int cmd_pretrain(int argc, char **argv)
@@ -62,7 +56,11 @@ int cmd_pretrain(int argc, char **argv)
 		return stn_cli_error(cmd, "out of memory");
 	stn__pretrain_opts_default(&o);
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+		static const char *const options[] = {
+			"--out", "--seed", "--threads", "--k-min", "--k-max", "--layers",
+			"--width", "--epochs", "--patience", "--max-ops", "--min-cluster-windows",
+			"--margin", NULL};
+		const char *a = argv[i], *val = NULL;
 		if (stn_cli_is_help(a)) {
 			usage(stdout);
 			rc = 0;
@@ -86,15 +84,8 @@ int cmd_pretrain(int argc, char **argv)
 			quiet = true;
 			continue;
 		}
-		if (a[0] != '-') {
-			stn_cli_usage_error(cmd, "unexpected argument '%s'", a);
+		if (!stn_cli_option_value(cmd, options, argc, argv, &i, &val))
 			goto done;
-		}
-		if (val == NULL) {
-			stn_cli_usage_error(cmd, "%s needs a value", a);
-			goto done;
-		}
-		i++;
 		if (strcmp(a, "--out") == 0) {
 			out = val;
 		} else if (strcmp(a, "--seed") == 0) {
@@ -136,16 +127,13 @@ int cmd_pretrain(int argc, char **argv)
 			if (!opt_u64(a, val, 0, UINT32_MAX, &v))
 				goto done;
 			o.min_cluster_windows = (uint32_t)v;
-		} else if (strcmp(a, "--margin") == 0) {
+		} else { /* --margin */
 			if (!stn_cli_parse_double(cmd, a, val, &o.margin))
 				goto done;
 			if (!(o.margin > 0.0 && o.margin <= 100.0)) {
 				stn_cli_usage_error(cmd, "--margin must be in (0, 100]");
 				goto done;
 			}
-		} else {
-			stn_cli_usage_error(cmd, "unknown option '%s'", a);
-			goto done;
 		}
 	}
 	if (n_hist == 0 || out == NULL) {

@@ -18,7 +18,11 @@ static void usage(FILE *f)
 		"committed first).\n\n"
 		"  --bind ENDPOINT       e.g. tcp://127.0.0.1:5555, tcp://*:5555, ipc:///tmp/stn.sock\n"
 		"  --history FILE        SQLite history, created if missing\n"
-		"  --model FILE          pre-trained model for the streamtune policy (without one it\n"
+		"  --model FILE          pre-trained model for the streamtune policy (default:\n"
+		"                        the shipped default model: $STREAMTUNE_MODEL if set,\n"
+		"                        'none' for no model, else plugin/models/default.stnm\n"
+		"                        beside the build, else the installed\n"
+		"                        share/streamtune/models/default.stnm; without any it\n"
 		"                        falls back to DS2 and says so in its decisions)\n"
 		"  --sync full|normal    full: fsync every group commit (survives power loss);\n"
 		"                        normal: WAL without fsync per commit (survives a crash of\n"
@@ -53,48 +57,48 @@ int cmd_serve(int argc, char **argv)
 	cfg.logger = stn__logger_default();
 	cfg.synchronous_full = true;
 	/* Every option but --help takes a value. */
-	for (int i = 1; i < argc; i += 2) {
-		const char *a = argv[i];
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+	for (int i = 1; i < argc; i++) {
+		static const char *const options[] = {
+			"--bind", "--history", "--model", "--sync", "--commit-us",
+			"--window-timeout-ms", "--max-msg-bytes", "--stats-every", "--log-level",
+			NULL};
+		const char *a = argv[i], *val = NULL;
 
 		if (stn_cli_is_help(a)) {
 			usage(stdout);
 			return 0;
-		} else if (strcmp(a, "--bind") == 0 && val != NULL) {
+		}
+		if (!stn_cli_option_value("serve", options, argc, argv, &i, &val))
+			return 2;
+		if (strcmp(a, "--bind") == 0) {
 			cfg.bind = val;
-		} else if (strcmp(a, "--history") == 0 && val != NULL) {
+		} else if (strcmp(a, "--history") == 0) {
 			cfg.history_path = val;
-		} else if (strcmp(a, "--model") == 0 && val != NULL) {
+		} else if (strcmp(a, "--model") == 0) {
 			cfg.model_path = val;
-		} else if (strcmp(a, "--sync") == 0 && val != NULL) {
+		} else if (strcmp(a, "--sync") == 0) {
 			if (strcmp(val, "full") != 0 && strcmp(val, "normal") != 0)
 				return stn_cli_usage_error("serve", "--sync takes full or normal");
 			cfg.synchronous_full = strcmp(val, "full") == 0;
 		} else if (strcmp(a, "--commit-us") == 0) {
-			if (!stn_cli_parse_u64("serve", a, val, &v) || v == 0 || v > 10000000)
-				return stn_cli_usage_error("serve", "--commit-us takes 1..10000000");
+			if (!stn_cli_parse_u64_range("serve", a, val, 1, 10000000, &v))
+				return 2;
 			cfg.commit_interval_us = (uint32_t)v;
 		} else if (strcmp(a, "--window-timeout-ms") == 0) {
-			if (!stn_cli_parse_u64("serve", a, val, &v) || v == 0 || v > 3600000)
-				return stn_cli_usage_error("serve", "--window-timeout-ms takes 1..3600000");
+			if (!stn_cli_parse_u64_range("serve", a, val, 1, 3600000, &v))
+				return 2;
 			cfg.window_timeout_ms = (uint32_t)v;
 		} else if (strcmp(a, "--max-msg-bytes") == 0) {
-			if (!stn_cli_parse_u64("serve", a, val, &v) || v < 1024 || v > 16777216)
-				return stn_cli_usage_error("serve", "--max-msg-bytes takes 1024..16777216");
+			if (!stn_cli_parse_u64_range("serve", a, val, 1024, 16777216, &v))
+				return 2;
 			cfg.max_msg_bytes = (uint32_t)v;
 		} else if (strcmp(a, "--stats-every") == 0) {
 			if (!stn_cli_parse_u64("serve", a, val, &stats_every))
 				return 2;
-		} else if (strcmp(a, "--log-level") == 0) {
+		} else { /* --log-level */
 			cfg.logger.level = parse_level(val);
 			if (cfg.logger.level < 0)
 				return stn_cli_usage_error("serve", "--log-level takes error, warn, info or debug");
-		} else if (a[0] == '-' && val == NULL &&
-			   (strcmp(a, "--bind") == 0 || strcmp(a, "--history") == 0 ||
-			    strcmp(a, "--sync") == 0 || strcmp(a, "--log-level") == 0)) {
-			return stn_cli_usage_error("serve", "%s needs a value", a);
-		} else {
-			return stn_cli_usage_error("serve", "unexpected argument '%s'", a);
 		}
 	}
 	if (cfg.bind == NULL)

@@ -41,7 +41,13 @@ static void usage(FILE *f)
 			fprintf(f, "%s%s", i ? ", " : "", all[i]->name);
 	}
 	fprintf(f, "\n"
-		   "  --model FILE  pre-trained model for the streamtune policy (else DS2 fallback)\n"
+		   "  --model FILE  pre-trained model for the streamtune policy; without it, the\n"
+		   "                shipped default model: $STREAMTUNE_MODEL if set ('none': no\n"
+		   "                model), else plugin/models/default.stnm beside the build, else\n"
+		   "                the installed share/streamtune/models/default.stnm; DS2 if\n"
+		   "                there is none. --suite without --model does not load the\n"
+		   "                default model: it runs streamtune with the option\n"
+		   "                local_prior=1 (a flat prior fitted to each job's own windows)\n"
 		   "  --ops N       operators of a random DAG, 3..60 (default: drawn from the seed)\n"
 		   "  --csv FILE    write the CSV there instead of standard output\n"
 		   "  --suite       every policy on the same simulated jobs: a table, and with --json\n"
@@ -51,26 +57,34 @@ static void usage(FILE *f)
 		   "                P: only for policy P, e.g. --opt streamtune:tau=0.2\n");
 }
 
-/* Parses "a,b,c" into values (at most cap); false on a bad number. */
-static bool parse_list(const char *s, double *v, size_t cap, size_t *n)
+/* Parses the factors "a,b,c" of a schedule of kind `kind` into v (room for cap): their
+ * count (cap + 1 if there are more), or -1 after a usage error naming the first one that is
+ * not a number >= 0. Spaces, tabs, newlines and commas separate factors. */
+static int parse_list(const char *kind, const char *s, double *v, size_t cap)
 {
-	*n = 0;
-	while (*s) {
+	static const char sep[] = ", \t\r\n";
+	size_t n = 0;
+	for (s += strspn(s, sep); *s; s += strspn(s, sep)) {
+		size_t len = strcspn(s, sep);
 		char *end;
 		errno = 0;
 		double x = strtod(s, &end);
-		if (end == s || errno != 0 || !isfinite(x) || x < 0 || *n >= cap)
-			return false;
-		v[(*n)++] = x;
+		if (end != s + len || errno != 0 || !isfinite(x) || x < 0) {
+			stn_cli_usage_error(CMD, "--schedule %s: '%.*s' is not a number >= 0", kind,
+					    (int)len, s);
+			return -1;
+		}
+		if (n == cap)
+			return (int)cap + 1;
+		v[n++] = x;
 		s = end;
-		while (*s == ',' || *s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
-			s++;
 	}
-	return *n > 0;
+	return (int)n;
 }
 
-/* Splits "body@N" into body and N (default dflt). */
-static bool split_period(char *body, uint32_t dflt, uint32_t *out)
+/* Splits "body@N" into body and N (default dflt); false after a usage error if N is not a
+ * length of 1..1000000 windows. */
+static bool split_period(const char *kind, char *body, uint32_t dflt, uint32_t *out)
 {
 	char *at = strchr(body, '@');
 	*out = dflt;
@@ -80,8 +94,13 @@ static bool split_period(char *body, uint32_t dflt, uint32_t *out)
 	char *end;
 	errno = 0;
 	unsigned long n = strtoul(at + 1, &end, 10);
-	if (*end != '\0' || end == at + 1 || errno != 0 || n == 0 || n > 1000000)
+	if (*end != '\0' || end == at + 1 || at[1] < '0' || at[1] > '9' || errno != 0 || n == 0 ||
+	    n > 1000000) {
+		stn_cli_usage_error(CMD,
+				    "--schedule %s: '@%s' is not a length of 1..1000000 windows",
+				    kind, at + 1);
 		return false;
+	}
 	*out = (uint32_t)n;
 	return true;
 }
@@ -99,11 +118,13 @@ static int parse_schedule(const char *arg, stn_sim_schedule *sc, double **values
 	if (colon)
 		*colon = '\0';
 	double v[64];
-	size_t n = 0;
+	int n = 0;
 	if (strcmp(buf, "constant") == 0) {
 		sc->kind = STN_SCHED_CONSTANT;
 		sc->level = 1.0;
-		if (*body && (!parse_list(body, v, 1, &n) || n != 1))
+		if (*body && (n = parse_list(buf, body, v, 1)) < 0)
+			return 2;
+		if (*body && n != 1)
 			return stn_cli_usage_error(CMD, "constant:F needs one factor >= 0");
 		if (n)
 			sc->level = v[0];
@@ -111,13 +132,18 @@ static int parse_schedule(const char *arg, stn_sim_schedule *sc, double **values
 	}
 	if (strcmp(buf, "steps") == 0) {
 		sc->kind = STN_SCHED_STEPS;
-		if (!split_period(body, 20, &sc->step_len) || !parse_list(body, v, 64, &n))
+		if (!split_period(buf, body, 20, &sc->step_len) ||
+		    (n = parse_list(buf, body, v, 64)) < 0)
+			return 2;
+		if (n < 1 || n > 64)
 			return stn_cli_usage_error(CMD, "steps:F1,F2,..[@LEN] needs 1..64 factors");
 	} else if (strcmp(buf, "square") == 0 || strcmp(buf, "sine") == 0) {
 		bool sq = buf[1] == 'q';
 		sc->kind = sq ? STN_SCHED_SQUARE : STN_SCHED_SINE;
-		if (!split_period(body, sq ? 40 : 60, &sc->period) || !parse_list(body, v, 2, &n) ||
-		    n != 2)
+		if (!split_period(buf, body, sq ? 40 : 60, &sc->period) ||
+		    (n = parse_list(buf, body, v, 2)) < 0)
+			return 2;
+		if (n != 2)
 			return stn_cli_usage_error(CMD, "%s needs two factors, e.g. %s", buf,
 						   sq ? "square:0.5,1.5@40" : "sine:1,0.4@60");
 		sc->level = v[0];
@@ -165,13 +191,13 @@ static int parse_schedule(const char *arg, stn_sim_schedule *sc, double **values
 		return stn_cli_usage_error(CMD, "unknown schedule '%s' (constant, steps, square, sine, "
 					   "trace)", buf);
 	}
-	double *cv = stn__malloc_array(n, sizeof(double));
+	double *cv = stn__malloc_array((size_t)n, sizeof(double));
 	if (!cv)
 		return stn_cli_error(CMD, "out of memory");
-	memcpy(cv, v, n * sizeof(double));
+	memcpy(cv, v, (size_t)n * sizeof(double));
 	*values = cv;
 	sc->values = cv;
-	sc->n_values = n;
+	sc->n_values = (size_t)n;
 	return 0;
 }
 
@@ -198,43 +224,42 @@ int cmd_simulate(int argc, char **argv)
 	const char *family = NULL, *schedule = "constant:1", *policy = "static", *csv = NULL;
 	const char *model_path = NULL;
 	uint64_t seed = 1, windows = 100, ops = 0;
+	/* --help anywhere, with --suite too (the suite's parser has none of its own). */
+	for (int i = 1; i < argc; i++) {
+		if (stn_cli_is_help(argv[i])) {
+			usage(stdout);
+			return 0;
+		}
+	}
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--suite") == 0)
 			return stn_cli_simulate_suite(argc, argv);
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (stn_cli_is_help(a)) {
-			usage(stdout);
-			return 0;
-		}
-		if (i + 1 >= argc)
-			return stn_cli_usage_error(CMD, "'%s' needs a value (or unknown option)", a);
-		const char *val = argv[++i];
-		if (strcmp(a, "--family") == 0)
+		static const char *const options[] = {"--family", "--schedule", "--policy",
+						      "--csv",    "--model",    "--seed",
+						      "--windows", "--ops",      NULL};
+		const char *a = argv[i], *val = NULL;
+		if (!stn_cli_option_value(CMD, options, argc, argv, &i, &val))
+			return 2;
+		if (strcmp(a, "--family") == 0) {
 			family = val;
-		else if (strcmp(a, "--schedule") == 0)
+		} else if (strcmp(a, "--schedule") == 0) {
 			schedule = val;
-		else if (strcmp(a, "--policy") == 0)
+		} else if (strcmp(a, "--policy") == 0) {
 			policy = val;
-		else if (strcmp(a, "--csv") == 0)
+		} else if (strcmp(a, "--csv") == 0) {
 			csv = val;
-		else if (strcmp(a, "--model") == 0)
+		} else if (strcmp(a, "--model") == 0) {
 			model_path = val;
-		else if (strcmp(a, "--seed") == 0) {
+		} else if (strcmp(a, "--seed") == 0) {
 			if (!stn_cli_parse_u64(CMD, a, val, &seed))
 				return 2;
 		} else if (strcmp(a, "--windows") == 0) {
-			if (!stn_cli_parse_u64(CMD, a, val, &windows))
+			if (!stn_cli_parse_u64_range(CMD, a, val, 1, 1000000, &windows))
 				return 2;
-			if (windows < 1 || windows > 1000000)
-				return stn_cli_usage_error(CMD, "--windows must be 1..1000000");
-		} else if (strcmp(a, "--ops") == 0) {
-			if (!stn_cli_parse_u64(CMD, a, val, &ops))
+		} else { /* --ops */
+			if (!stn_cli_parse_u64_range(CMD, a, val, 3, 60, &ops))
 				return 2;
-			if (ops < 3 || ops > 60)
-				return stn_cli_usage_error(CMD, "--ops must be 3..60");
-		} else {
-			return stn_cli_usage_error(CMD, "unknown option '%s' (see --help)", a);
 		}
 	}
 	if (!family)

@@ -1,6 +1,7 @@
 /* streamtune history export|import: move histories between endpoints and merge them. */
 #include <inttypes.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "cli.h"
@@ -18,10 +19,11 @@ static void import_usage(FILE *f)
 {
 	fprintf(f, "usage: streamtune history import FILE... --into HISTORY\n"
 		   "       streamtune history import HISTORY FILE...\n\n"
-		   "Merges exported files into the SQLite history HISTORY (created if missing). Jobs\n"
-		   "are matched by id and DAGs by content hash; windows already present are skipped,\n"
-		   "so importing twice changes nothing. Each file is merged in one transaction: a\n"
-		   "damaged file is refused whole.\n");
+		   "Merges exported files into the SQLite history HISTORY (created if missing, and\n"
+		   "not left behind if no file could be merged). Jobs are matched by id and DAGs by\n"
+		   "content hash; windows already present are skipped, so importing twice changes\n"
+		   "nothing. Each file is merged in one transaction: a damaged file is refused\n"
+		   "whole.\n");
 }
 
 int cmd_history_export(int argc, char **argv)
@@ -71,9 +73,9 @@ int cmd_history_export(int argc, char **argv)
 	if (rv != STN_OK)
 		return stn_cli_error(cmd, "%s", eb.text);
 	fprintf(stderr,
-		"exported %" PRIu64 " jobs, %" PRIu64 " DAG versions, %" PRIu64 " windows, %" PRIu64
-		" decisions to %s\n",
-		n.jobs, n.dags, n.windows, n.decisions, out);
+		"exported %" PRIu64 " jobs, %" PRIu64 " DAG versions (%" PRIu64 " distinct), "
+		"%" PRIu64 " windows, %" PRIu64 " decisions to %s\n",
+		n.jobs, n.dag_versions, n.dags, n.windows, n.decisions, out);
 	return 0;
 }
 
@@ -97,12 +99,15 @@ int cmd_history_import(int argc, char **argv)
 			import_usage(stdout);
 			return 0;
 		}
-		if (strcmp(argv[i], "--into") == 0 && i + 1 < argc) {
+		if (strcmp(argv[i], "--into") == 0) {
+			if (i + 1 >= argc) {
+				stn__free(files);
+				return stn_cli_usage_error(cmd, "--into needs a history file");
+			}
 			into = argv[++i];
 		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
 			stn__free(files);
-			return stn_cli_usage_error(cmd, "unknown option or missing value '%s'",
-						   argv[i]);
+			return stn_cli_usage_error(cmd, "unknown option '%s'", argv[i]);
 		} else {
 			files[n_files++] = argv[i];
 		}
@@ -117,6 +122,10 @@ int cmd_history_import(int argc, char **argv)
 		import_usage(stderr);
 		return stn_cli_usage_error(cmd, "expected FILE... and --into HISTORY");
 	}
+	/* A history this command creates is removed again if no file could be merged into it;
+	 * one that existed before is left as it was. */
+	bool created = access(into, F_OK) != 0;
+	int merged = 0;
 	if (stn__history_open(into, &rw, &h, &eb) != STN_OK) {
 		stn__free(files);
 		return stn_cli_error(cmd, "%s", eb.text);
@@ -126,14 +135,18 @@ int cmd_history_import(int argc, char **argv)
 		uint64_t imported = 0, skipped = 0;
 
 		if (stn__history_import(h, file, &imported, &skipped, &eb) != STN_OK) {
-			stn_cli_error(cmd, "%s: %s (nothing from it was imported)", file, eb.text);
+			/* eb names the file */
+			stn_cli_error(cmd, "%s (nothing from it was imported)", eb.text);
 			failed = 1;
 			continue;
 		}
+		merged++;
 		fprintf(stderr, "%s: %" PRIu64 " windows imported, %" PRIu64 " already present\n",
 			file, imported, skipped);
 	}
 	stn__history_close(h);
+	if (created && merged == 0)
+		unlink(into);
 	stn__free(files);
 	return failed;
 }

@@ -98,22 +98,25 @@ int inspect_history(int argc, char **argv)
 	int rc = 1;
 
 	for (int i = 1; i < argc; i++) {
-		if (stn_cli_is_help(argv[i])) {
+		static const char *const options[] = {"--job", "--windows", "--from", NULL};
+		const char *a = argv[i], *val = NULL;
+
+		if (stn_cli_is_help(a)) {
 			usage(stdout);
 			return 0;
-		} else if (strcmp(argv[i], "--job") == 0 && i + 1 < argc) {
-			jl.want = argv[++i];
-		} else if (strcmp(argv[i], "--windows") == 0 && i + 1 < argc) {
-			if (!stn_cli_parse_u64(CMD, "--windows", argv[++i], &shown))
+		} else if (a[0] != '-' && path == NULL) {
+			path = a;
+		} else if (!stn_cli_option_value(CMD, options, argc, argv, &i, &val)) {
+			return 2;
+		} else if (strcmp(a, "--job") == 0) {
+			jl.want = val;
+		} else if (strcmp(a, "--windows") == 0) {
+			if (!stn_cli_parse_u64(CMD, a, val, &shown))
 				return 2;
-		} else if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) {
-			if (!stn_cli_parse_u64(CMD, "--from", argv[++i], &from))
+		} else { /* --from */
+			if (!stn_cli_parse_u64(CMD, a, val, &from))
 				return 2;
 			have_from = true;
-		} else if (argv[i][0] == '-' || path != NULL) {
-			return stn_cli_usage_error(CMD, "unexpected argument '%s'", argv[i]);
-		} else {
-			path = argv[i];
 		}
 	}
 	if (path == NULL)
@@ -123,9 +126,9 @@ int inspect_history(int argc, char **argv)
 	if (stn__history_counts(h, &c, &eb) != STN_OK)
 		goto out;
 	if (jl.want == NULL) {
-		printf("%s: %" PRIu64 " jobs, %" PRIu64 " DAG versions, %" PRIu64 " windows (%" PRIu64
-		       " operator rows), %" PRIu64 " decisions\n\n",
-		       path, c.jobs, c.dags, c.windows, c.op_windows, c.decisions);
+		printf("%s: %" PRIu64 " jobs, %" PRIu64 " DAG versions (%" PRIu64 " distinct), "
+		       "%" PRIu64 " windows (%" PRIu64 " operator rows), %" PRIu64 " decisions\n\n",
+		       path, c.jobs, c.dag_versions, c.dags, c.windows, c.op_windows, c.decisions);
 		printf("%-24s %-18s %-16s %9s %9s\n", "job", "policy", "dag hash", "windows",
 		       "decisions");
 		if (stn__history_each_job(h, print_job, &jl, &eb) != STN_OK)

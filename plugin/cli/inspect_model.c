@@ -128,7 +128,7 @@ int inspect_model(int argc, char **argv)
 	stn_errbuf eb = {{0}};
 	stn_status st = stn__model_read(&m, file, &eb);
 	if (st != STN_OK)
-		return stn_cli_error(cmd, "%s: %s (%s)", file, eb.text, stn__status_name(st));
+		return stn_cli_error(cmd, "%s (%s)", eb.text, stn__status_name(st)); /* eb: file */
 	stn_dag dag;
 	stn__dag_init(&dag);
 	if (dagfile != NULL && (st = stn__dagjson_read(dagfile, &dag, &eb)) != STN_OK) {

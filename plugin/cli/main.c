@@ -28,6 +28,8 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	if (argc > 0 && argv[0] != NULL && argv[0][0] != '\0')
+		stn_cli_program = argv[0];
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

@@ -20,7 +20,7 @@ static int load_model(const char *path, stn_model *m, bool *have)
 	stn_errbuf eb = {{0}};
 	memset(m, 0, sizeof(*m));
 	if (stn__model_read(m, path, &eb) != STN_OK)
-		return stn_cli_error(CMD, "cannot read model %s: %s", path, eb.text);
+		return stn_cli_error(CMD, "model: %s", eb.text); /* eb names the file */
 	*have = true;
 	return 0;
 }
@@ -37,48 +37,54 @@ int stn_cli_simulate_suite(int argc, char **argv)
 	const char *policies[16];
 	size_t n_policies = 0;
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		bool has = i + 1 < argc;
+		static const char *const options[] = {"--csv",  "--model", "--jobs",  "--windows",
+						      "--seed", "--opt",   "--policies", NULL};
+		const char *a = argv[i], *val = NULL;
 		if (strcmp(a, "--suite") == 0) {
 			continue;
 		} else if (strcmp(a, "--quick") == 0) {
 			quick = true;
+			continue;
 		} else if (strcmp(a, "--json") == 0) {
 			json = true;
-		} else if (strcmp(a, "--csv") == 0 && has) {
-			csv = argv[++i];
-		} else if (strcmp(a, "--model") == 0 && has) {
-			model_path = argv[++i];
-		} else if (strcmp(a, "--jobs") == 0 && has) {
-			if (!stn_cli_parse_u64(CMD, a, argv[++i], &jobs))
+			continue;
+		}
+		if (!stn_cli_option_value(CMD, options, argc, argv, &i, &val))
+			return 2;
+		if (strcmp(a, "--csv") == 0) {
+			csv = val;
+		} else if (strcmp(a, "--model") == 0) {
+			model_path = val;
+		} else if (strcmp(a, "--jobs") == 0) {
+			if (!stn_cli_parse_u64(CMD, a, val, &jobs))
 				return 2;
-		} else if (strcmp(a, "--windows") == 0 && has) {
-			if (!stn_cli_parse_u64(CMD, a, argv[++i], &windows))
+		} else if (strcmp(a, "--windows") == 0) {
+			if (!stn_cli_parse_u64(CMD, a, val, &windows))
 				return 2;
-		} else if (strcmp(a, "--seed") == 0 && has) {
-			if (!stn_cli_parse_u64(CMD, a, argv[++i], &seed))
+		} else if (strcmp(a, "--seed") == 0) {
+			if (!stn_cli_parse_u64(CMD, a, val, &seed))
 				return 2;
-		} else if (strcmp(a, "--opt") == 0 && has) {
+		} else if (strcmp(a, "--opt") == 0) {
 			if (n_opts >= STN_SUITE_MAX_OPTIONS)
 				return stn_cli_usage_error(CMD, "more than %u --opt",
 							   STN_SUITE_MAX_OPTIONS);
-			if (!stn_cli_parse_policy_opt(CMD, argv[++i], &opts[n_opts].policy,
+			if (!stn_cli_parse_policy_opt(CMD, argv[i], &opts[n_opts].policy,
 						      &opts[n_opts].opt))
 				return 2;
 			n_opts++;
-		} else if (strcmp(a, "--policies") == 0 && has) {
-			/* Comma-separated names, split in place. */
-			for (char *name = argv[++i]; name != NULL;) {
+		} else { /* --policies: comma-separated names, split in place */
+			for (char *name = argv[i]; name != NULL;) {
 				char *comma = strchr(name, ',');
 				if (comma)
 					*comma = '\0';
 				if (*name == '\0' || n_policies >= 16)
 					return stn_cli_usage_error(CMD, "--policies: 1..16 names");
+				if (stn__policy_find(name) == NULL)
+					return stn_cli_usage_error(
+						CMD, "--policies: unknown policy '%s'", name);
 				policies[n_policies++] = name;
 				name = comma ? comma + 1 : NULL;
 			}
-		} else {
-			return stn_cli_usage_error(CMD, "unknown or incomplete option '%s'", a);
 		}
 	}
 	if (quick) {
@@ -87,18 +93,25 @@ int stn_cli_simulate_suite(int argc, char **argv)
 	}
 	if (jobs == 0 || jobs > 10000 || windows == 0 || windows > 1000000)
 		return stn_cli_usage_error(CMD, "--jobs 1..10000, --windows 1..1000000");
+	stn_suite_opts so = {.n_jobs = (size_t)jobs, .windows = windows, .seed = seed,
+			     .policies = n_policies ? policies : NULL, .n_policies = n_policies,
+			     .opts = opts, .n_opts = n_opts};
+	stn_errbuf eb = {{0}};
+	/* Options a policy refuses are usage errors: found now, before the model is read and
+	 * the runs start (the model takes no part in checking them). */
+	stn_status st = stn__eval_suite_check(&so, &eb);
+	if (st == STN_EINVAL) /* --policies were checked as they were read */
+		return stn_cli_usage_error(CMD, "--opt: %s", eb.text);
+	if (st != STN_OK)
+		return stn_cli_error(CMD, "%s", eb.text);
 	stn_model model;
 	bool have_model;
 	int rc = load_model(model_path, &model, &have_model);
 	if (rc)
 		return rc;
-	stn_suite_opts so = {.n_jobs = (size_t)jobs, .windows = windows, .seed = seed,
-			     .model = have_model ? &model : NULL,
-			     .policies = n_policies ? policies : NULL, .n_policies = n_policies,
-			     .opts = opts, .n_opts = n_opts};
+	so.model = have_model ? &model : NULL;
 	stn_suite_row rows[16];
 	size_t n_rows = 0;
-	stn_errbuf eb = {{0}};
 	if (stn__eval_suite(&so, rows, &n_rows, &eb) != STN_OK) {
 		rc = stn_cli_error(CMD, "%s", eb.text);
 		goto cleanup_model;

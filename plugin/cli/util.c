@@ -10,6 +10,8 @@
 #include "policy.h"
 #include "proto.h"
 
+const char *stn_cli_program = "streamtune";
+
 static int verror(const char *cmd, int code, const char *fmt, va_list ap)
 {
 	fprintf(stderr, "streamtune %s: ", cmd);
@@ -46,19 +48,72 @@ bool stn_cli_is_help(const char *arg)
 	return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
 }
 
-bool stn_cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out)
+bool stn_cli_option_value(const char *cmd, const char *const *names, int argc, char **argv,
+			  int *i, const char **val)
+{
+	const char *a = argv[*i];
+
+	if (a[0] != '-' || a[1] == '\0') {
+		stn_cli_usage_error(cmd, "unexpected argument '%s'", a);
+		return false;
+	}
+	for (size_t k = 0; names[k] != NULL; k++) {
+		if (strcmp(a, names[k]) != 0)
+			continue;
+		if (*i + 1 >= argc) {
+			stn_cli_usage_error(cmd, "%s needs a value", a);
+			return false;
+		}
+		*val = argv[++*i];
+		return true;
+	}
+	/* Known or not is decided by the name alone, whether or not a value follows. */
+	stn_cli_usage_error(cmd, "unknown option '%s'", a);
+	return false;
+}
+
+/* A decimal unsigned integer, all of s; no sign (strtoull would take "-3" as 2^64 - 3). */
+static bool parse_u64(const char *s, uint64_t *out)
 {
 	char *end = NULL;
 	unsigned long long v;
 
-	if (s == NULL || *s == '\0' || *s == '-') {
+	if (s == NULL || *s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return false;
+	*out = v;
+	return true;
+}
+
+bool stn_cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out)
+{
+	if (s == NULL) {
 		stn_cli_usage_error(cmd, "%s needs a non-negative integer", opt);
 		return false;
 	}
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0') {
+	if (!parse_u64(s, out)) {
 		stn_cli_usage_error(cmd, "%s: '%s' is not a non-negative integer", opt, s);
+		return false;
+	}
+	return true;
+}
+
+bool stn_cli_parse_u64_range(const char *cmd, const char *opt, const char *s, uint64_t lo,
+			     uint64_t hi, uint64_t *out)
+{
+	uint64_t v;
+
+	if (s == NULL) {
+		stn_cli_usage_error(cmd, "%s needs an integer in %llu..%llu", opt,
+				    (unsigned long long)lo, (unsigned long long)hi);
+		return false;
+	}
+	if (!parse_u64(s, &v) || v < lo || v > hi) {
+		stn_cli_usage_error(cmd, "%s: '%s' is not an integer in %llu..%llu", opt, s,
+				    (unsigned long long)lo, (unsigned long long)hi);
 		return false;
 	}
 	*out = v;

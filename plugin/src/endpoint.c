@@ -5,7 +5,9 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "alloc.h"
@@ -79,6 +81,12 @@ struct stn_endpoint {
 	void *pipe_main, *pipe_thread;
 	pthread_t thread;
 	bool thread_started;
+	/* The file of an ipc:// address this endpoint bound, removed when it closes (ZeroMQ
+	 * leaves it), unless another socket has taken the path since: told by device and
+	 * inode. */
+	char ipc_path[512];
+	dev_t ipc_dev;
+	ino_t ipc_ino;
 	stn_history *hist;
 	stn_model model;        /* shared by the jobs' policies */
 	bool have_model;
@@ -910,7 +918,14 @@ static void endpoint_free(stn_endpoint *ep)
 	if (ep->pipe_thread != NULL)
 		zmq_close(ep->pipe_thread);
 	if (ep->zctx != NULL)
-		zmq_ctx_term(ep->zctx);
+		zmq_ctx_term(ep->zctx); /* returns once every socket is closed */
+	if (ep->ipc_path[0] != '\0') {
+		struct stat sb;
+
+		if (stat(ep->ipc_path, &sb) == 0 && S_ISSOCK(sb.st_mode) &&
+		    sb.st_dev == ep->ipc_dev && sb.st_ino == ep->ipc_ino)
+			unlink(ep->ipc_path);
+	}
 	stn__history_close(ep->hist);
 	if (ep->have_model)
 		stn__model_fini(&ep->model);
@@ -959,9 +974,8 @@ stn_status stn__endpoint_start(const stn_endpoint_config *cfg, stn_endpoint **ou
 		goto out_free;
 	}
 
-	rv = stn__history_open(cfg->history_path, &hopts, &ep->hist, eb);
-	if (rv != STN_OK)
-		goto out_free;
+	/* The inputs first (the model, the address), the history last: a start that fails on
+	 * them leaves no new history file behind. */
 	if (cfg->model_path != NULL) {
 		rv = stn__model_read(&ep->model, cfg->model_path, eb);
 		if (rv != STN_OK)
@@ -992,6 +1006,23 @@ stn_status stn__endpoint_start(const stn_endpoint_config *cfg, stn_endpoint **ou
 	addr_len = sizeof(ep->address);
 	if (zmq_getsockopt(ep->router, ZMQ_LAST_ENDPOINT, ep->address, &addr_len) != 0)
 		snprintf(ep->address, sizeof(ep->address), "%s", cfg->bind);
+	if (strncmp(ep->address, "ipc://", 6) == 0 && ep->address[6] != '@') {
+		/* a file system path ('@': Linux's abstract namespace, no file) */
+		struct stat sb;
+
+		if (stat(ep->address + 6, &sb) == 0 &&
+		    (size_t)snprintf(ep->ipc_path, sizeof(ep->ipc_path), "%s", ep->address + 6) <
+			    sizeof(ep->ipc_path)) {
+			ep->ipc_dev = sb.st_dev;
+			ep->ipc_ino = sb.st_ino;
+		} else {
+			ep->ipc_path[0] = '\0';
+		}
+	}
+
+	rv = stn__history_open(cfg->history_path, &hopts, &ep->hist, eb);
+	if (rv != STN_OK)
+		goto out_free;
 
 	snprintf(ep->pipe_addr, sizeof(ep->pipe_addr), "inproc://stn-endpoint-%p", (void *)ep);
 	ep->pipe_thread = zmq_socket(ep->zctx, ZMQ_PAIR);

@@ -20,7 +20,8 @@ typedef struct stn_endpoint stn_endpoint;
 typedef struct stn_endpoint_config {
 	const char *bind;            /* ZeroMQ endpoint; borrowed for the call */
 	const char *history_path;    /* borrowed for the call */
-	const char *model_path;      /* NULL: no model (the streamtune policy falls back to DS2) */
+	const char *model_path;      /* NULL: the streamtune policy takes the default model
+				      * (stn__model_default), DS2 if there is none */
 	uint32_t max_msg_bytes;      /* announced limit; 0: 16 MiB */
 	uint32_t commit_interval_us; /* group-commit latency bound under load; 0: 2000 */
 	uint32_t window_timeout_ms;  /* an incomplete window closes after this; 0: 5000 */
@@ -29,13 +30,14 @@ typedef struct stn_endpoint_config {
 	stn_logger logger;           /* copied */
 } stn_endpoint_config;
 
-/* Opens the history, binds and starts the thread; returns once it serves. On success the
- * caller owns *out and must release it with stn__endpoint_stop. */
+/* Reads the model, binds, opens the history and starts the thread; returns once it serves.
+ * On success the caller owns *out and must release it with stn__endpoint_stop. A failed start
+ * creates no history file and leaves no ipc:// socket file. */
 stn_status stn__endpoint_start(const stn_endpoint_config *cfg, stn_endpoint **out,
 			       stn_errbuf *eb);
 
-/* Commits what is pending, stops and joins the thread, closes everything, frees ep.
- * NULL-safe. */
+/* Commits what is pending, stops and joins the thread, closes everything, removes the file
+ * of an ipc:// address it bound, frees ep. NULL-safe. */
 void stn__endpoint_stop(stn_endpoint *ep);
 
 /* The address actually bound (tcp port 0 resolved). Borrowed while ep lives. */

@@ -284,26 +284,81 @@ static stn_status suite_job(uint64_t seed, size_t i, stn_sim_job *job, stn_sim_s
 	return STN_OK;
 }
 
-stn_status stn__eval_suite(const stn_suite_opts *o, stn_suite_row *rows, size_t *n_rows,
-			   stn_errbuf *eb)
+/* The suite's policies: those named in o (STN_EINVAL for an unknown name), else every tuning
+ * policy. use has room for 16. */
+static stn_status suite_policies(const stn_suite_opts *o, const stn_policy_vtable **use,
+				 size_t *n_use, stn_errbuf *eb)
 {
 	size_t n_all;
 	const stn_policy_vtable *const *all = stn__policy_all(&n_all);
-	const stn_policy_vtable *use[16];
-	size_t n_use = 0;
+	*n_use = 0;
 	if (o->policies) {
-		for (size_t i = 0; i < o->n_policies && n_use < 16; i++) {
-			use[n_use] = stn__policy_find(o->policies[i]);
-			if (!use[n_use])
+		for (size_t i = 0; i < o->n_policies && *n_use < 16; i++) {
+			use[*n_use] = stn__policy_find(o->policies[i]);
+			if (!use[*n_use])
 				return stn__fail(eb, STN_EINVAL, "suite: unknown policy '%s'",
 						 o->policies[i]);
-			n_use++;
+			(*n_use)++;
 		}
 	} else {
-		for (size_t i = 0; i < n_all && n_use < 16; i++)
+		for (size_t i = 0; i < n_all && *n_use < 16; i++)
 			if (!all[i]->exploring) /* the suite compares tuning policies only */
-				use[n_use++] = all[i];
+				use[(*n_use)++] = all[i];
 	}
+	return STN_OK;
+}
+
+/* The options policy pv runs with in the suite: those for it or for every policy and, for
+ * streamtune without a model, local_prior=1. opts has room for STN_SUITE_MAX_OPTIONS + 1. */
+static size_t suite_policy_opts(const stn_suite_opts *o, const stn_policy_vtable *pv,
+				stn_policy_option *opts)
+{
+	static const stn_policy_option local_prior = {"local_prior", 1.0};
+	size_t n_opts = 0;
+	for (size_t j = 0; j < o->n_opts && j < STN_SUITE_MAX_OPTIONS; j++)
+		if (!o->opts[j].policy || strcmp(o->opts[j].policy, pv->name) == 0)
+			opts[n_opts++] = o->opts[j].opt;
+	if (strcmp(pv->name, "streamtune") == 0 && !o->model)
+		opts[n_opts++] = local_prior;
+	return n_opts;
+}
+
+stn_status stn__eval_suite_check(const stn_suite_opts *o, stn_errbuf *eb)
+{
+	const stn_policy_vtable *use[16];
+	size_t n_use;
+	stn_status st = suite_policies(o, use, &n_use, eb);
+	if (st != STN_OK)
+		return st;
+	for (size_t j = 0; j < o->n_opts && j < STN_SUITE_MAX_OPTIONS; j++)
+		if (o->opts[j].policy && !stn__policy_find(o->opts[j].policy))
+			return stn__fail(eb, STN_EINVAL, "unknown policy '%s' in option %s:%s",
+					 o->opts[j].policy, o->opts[j].policy, o->opts[j].opt.key);
+	/* Every policy created once on a small job with the options each run gives it: the
+	 * policies' own checks of option names and values, before any run starts. */
+	stn_sim_job job;
+	st = stn__sim_job_random(&job, STN_SIM_Q0, 0, o->seed, eb);
+	if (st != STN_OK)
+		return st;
+	for (size_t k = 0; k < n_use && st == STN_OK; k++) {
+		stn_policy_option opts[STN_SUITE_MAX_OPTIONS + 1];
+		size_t n_opts = suite_policy_opts(o, use[k], opts);
+		stn_policy *pol = NULL;
+		st = use[k]->create(&job.dag, n_opts ? opts : NULL, n_opts, o->model, &pol, eb);
+		if (st == STN_OK)
+			use[k]->destroy(pol);
+	}
+	stn__sim_job_fini(&job);
+	return st;
+}
+
+stn_status stn__eval_suite(const stn_suite_opts *o, stn_suite_row *rows, size_t *n_rows,
+			   stn_errbuf *eb)
+{
+	const stn_policy_vtable *use[16];
+	size_t n_use = 0;
+	if (suite_policies(o, use, &n_use, eb) != STN_OK)
+		return STN_EINVAL;
 	if (o->n_jobs == 0)
 		return stn__fail(eb, STN_EINVAL, "suite: no jobs");
 	double ratio_sum[16] = {0};
@@ -314,7 +369,6 @@ stn_status stn__eval_suite(const stn_suite_opts *o, stn_suite_row *rows, size_t 
 	}
 	stn_sim_params params = stn__sim_params_default();
 	params.duration_ms = 10000; /* 10 s windows: the autoscaler's minutes are windows */
-	static const stn_policy_option local_prior = {"local_prior", 1.0};
 	for (size_t i = 0; i < o->n_jobs; i++) {
 		stn_sim_job job;
 		stn_sim_schedule sched;
@@ -333,15 +387,9 @@ stn_status stn__eval_suite(const stn_suite_opts *o, stn_suite_row *rows, size_t 
 				.params = &params,
 			};
 			stn_policy_option opts[STN_SUITE_MAX_OPTIONS + 1];
-			size_t n_opts = 0;
-			for (size_t j = 0; j < o->n_opts && j < STN_SUITE_MAX_OPTIONS; j++)
-				if (!o->opts[j].policy || strcmp(o->opts[j].policy, use[k]->name) == 0)
-					opts[n_opts++] = o->opts[j].opt;
-			if (strcmp(use[k]->name, "streamtune") == 0) {
+			size_t n_opts = suite_policy_opts(o, use[k], opts);
+			if (strcmp(use[k]->name, "streamtune") == 0)
 				ro.model = o->model;
-				if (!o->model)
-					opts[n_opts++] = local_prior;
-			}
 			ro.opts = n_opts ? opts : NULL;
 			ro.n_opts = n_opts;
 			stn_eval_result r;

@@ -103,6 +103,11 @@ typedef struct stn_suite_row {
 	double converged_fraction;
 } stn_suite_row;
 
+/* Checks o without running it: every policy named is known, and each accepts the options it
+ * would run with (names and values, by the policy's own checks). STN_EINVAL with the reason
+ * otherwise. */
+stn_status stn__eval_suite_check(const stn_suite_opts *o, stn_errbuf *eb);
+
 /* rows has room for every policy; *n_rows set. */
 stn_status stn__eval_suite(const stn_suite_opts *o, stn_suite_row *rows, size_t *n_rows,
 			   stn_errbuf *eb);

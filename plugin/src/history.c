@@ -681,6 +681,8 @@ stn_status stn__history_counts(stn_history *h, stn_history_counts *out, stn_errb
 	memset(out, 0, sizeof(*out));
 	rv = count(h, "SELECT COUNT(*) FROM jobs", &out->jobs, eb);
 	if (rv == STN_OK)
+		rv = count(h, "SELECT COUNT(*) FROM job_dags", &out->dag_versions, eb);
+	if (rv == STN_OK)
 		rv = count(h, "SELECT COUNT(*) FROM dags", &out->dags, eb);
 	if (rv == STN_OK)
 		rv = count(h, "SELECT COUNT(*) FROM windows", &out->windows, eb);
@@ -1216,7 +1218,8 @@ stn_status stn__history_import(stn_history *h, const char *path, uint64_t *impor
 	bool header = false;
 
 	if (h->read_only)
-		return stn__fail(eb, STN_ESTATE, "history is open read-only");
+		return stn__fail(eb, STN_ESTATE, "cannot import %s: the history is open read-only",
+				 path);
 	f = fopen(path, "rb");
 	if (f == NULL)
 		return stn__fail(eb, errno == ENOENT ? STN_ENOTFOUND : STN_EIO, "%s: %s", path,
@@ -1229,10 +1232,12 @@ stn_status stn__history_import(stn_history *h, const char *path, uint64_t *impor
 	}
 	if (!msgpack_unpacker_init(&up, 1 << 16)) {
 		fclose(f);
-		return stn__fail(eb, STN_ENOMEM, "out of memory");
+		return stn__fail(eb, STN_ENOMEM, "%s: out of memory", path);
 	}
 	msgpack_unpacked_init(&obj);
 	rv = stn__history_begin(h, eb);
+	if (rv != STN_OK && eb != NULL)
+		stn__fail(eb, rv, "%s: %s", path, eb->text);
 	while (rv == STN_OK) {
 		msgpack_unpack_return ret = msgpack_unpacker_next(&up, &obj);
 
@@ -1255,13 +1260,15 @@ stn_status stn__history_import(stn_history *h, const char *path, uint64_t *impor
 				continue;
 			}
 			rv = import_record(&im, &obj.data);
+			if (rv != STN_OK && eb != NULL) /* the record's fault: name its file */
+				stn__fail(eb, rv, "%s: %s", path, eb->text);
 			continue;
 		}
 		if (ret == MSGPACK_UNPACK_CONTINUE) {
 			size_t got;
 
 			if (!msgpack_unpacker_reserve_buffer(&up, 1 << 16)) {
-				rv = stn__fail(eb, STN_ENOMEM, "out of memory");
+				rv = stn__fail(eb, STN_ENOMEM, "%s: out of memory", path);
 				break;
 			}
 			got = fread(msgpack_unpacker_buffer(&up), 1, msgpack_unpacker_buffer_capacity(&up), f);
@@ -1275,10 +1282,13 @@ stn_status stn__history_import(stn_history *h, const char *path, uint64_t *impor
 		}
 		rv = stn__fail(eb, STN_ECORRUPT, "%s is not valid MessagePack", path);
 	}
-	if (rv == STN_OK)
+	if (rv == STN_OK) {
 		rv = stn__history_commit(h, eb);
-	else
+		if (rv != STN_OK && eb != NULL)
+			stn__fail(eb, rv, "%s: %s", path, eb->text);
+	} else {
 		stn__history_rollback(h);
+	}
 	msgpack_unpacked_destroy(&obj);
 	msgpack_unpacker_destroy(&up);
 	fclose(f);

@@ -65,9 +65,11 @@ stn_status stn__history_put_decision(stn_history *h, int64_t job_key,
 stn_status stn__history_ack_decision(stn_history *h, int64_t job_key, uint64_t seq,
 				     uint64_t epoch, stn_errbuf *eb);
 
-/* Summary counts. */
+/* Summary counts. dag_versions: the DAGs each job has run with (job_dags rows; a job
+ * redeployed with a changed DAG has two), the count `history generate` reports; dags: the
+ * distinct DAGs among them (dags rows, by content hash: jobs of one shape share one). */
 typedef struct stn_history_counts {
-	uint64_t jobs, dags, windows, op_windows, decisions;
+	uint64_t jobs, dag_versions, dags, windows, op_windows, decisions;
 } stn_history_counts;
 stn_status stn__history_counts(stn_history *h, stn_history_counts *out, stn_errbuf *eb);
 
@@ -109,7 +111,7 @@ stn_status stn__history_dag_by_hash(stn_history *h, uint64_t hash, stn_dag *out,
 stn_status stn__history_export(stn_history *h, const char *path, stn_errbuf *eb);
 /* Merges an exported file into h in one transaction: jobs are matched by id, DAGs by hash,
  * windows already present are skipped (counted in *skipped, may be NULL). Nothing is written
- * if the file is malformed. */
+ * if the file is malformed. Every error message names path. */
 stn_status stn__history_import(stn_history *h, const char *path, uint64_t *imported,
 			       uint64_t *skipped, stn_errbuf *eb);
 

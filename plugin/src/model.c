@@ -820,6 +820,8 @@ stn_status stn__model_read(stn_model *m, const char *path, stn_errbuf *eb)
 		return st;
 	st = stn__model_decode(m, (const uint8_t *)buf, len, eb);
 	stn__free(buf);
+	if (st != STN_OK && eb != NULL) /* name the file, as stn__file_read_all's errors do */
+		stn__fail(eb, st, "%s: %s", path, eb->text);
 	return st;
 }
 

@@ -174,6 +174,8 @@ const stn_model *stn__model_default(const char **path, const char **why);
 
 /* Atomic write: temporary file in the same directory, fsync, rename, fsync directory. */
 stn_status stn__model_write(const stn_model *m, const char *path, stn_errbuf *eb);
+/* Reads and decodes a model file (the errors of stn__model_decode and of reading it, each
+ * message naming path). */
 stn_status stn__model_read(stn_model *m, const char *path, stn_errbuf *eb);
 
 #endif

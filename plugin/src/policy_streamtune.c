@@ -755,9 +755,16 @@ static void commit_move(stn_policy *p, size_t v, stn_decision *out)
 		o->last_down_p = cur;
 	else if (o->last_down_p)
 		o->raised_after_down = true;
-	stn__policy_reason(out, " op %u %u->%u (%s%s, bounds %u<p<=%u)", p->job.dag.ops[v].id,
-			   cur, want, p->plan[v].bottleneck ? "bottleneck, " : "", p->plan[v].why,
-			   o->lo, o->hi);
+	/* The bounds learnt so far, lo < p <= hi; a side still unknown (0) is left out. */
+	char bounds[48] = "";
+	if (o->lo && o->hi)
+		snprintf(bounds, sizeof(bounds), ", bounds %u<p<=%u", o->lo, o->hi);
+	else if (o->lo)
+		snprintf(bounds, sizeof(bounds), ", bounds %u<p", o->lo);
+	else if (o->hi)
+		snprintf(bounds, sizeof(bounds), ", bounds p<=%u", o->hi);
+	stn__policy_reason(out, " op %u %u->%u (%s%s%s)", p->job.dag.ops[v].id, cur, want,
+			   p->plan[v].bottleneck ? "bottleneck, " : "", p->plan[v].why, bounds);
 }
 
 /* Every window's, warm-up too: the trend of the input spans decisions (see falling_rate), and

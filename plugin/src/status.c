@@ -43,8 +43,14 @@ stn_status stn__status_from_name(const char *name, stn_status *out)
 
 stn_status stn__vfail(stn_errbuf *eb, stn_status s, const char *fmt, va_list ap)
 {
-	if (eb != NULL)
-		vsnprintf(eb->text, sizeof(eb->text), fmt, ap);
+	char text[STN_ERRMSG_CAP];
+
+	/* Formatted apart and then copied: eb->text may be one of the arguments (a message
+	 * wrapping the one before it), and vsnprintf must not write over what it reads. */
+	if (eb != NULL) {
+		vsnprintf(text, sizeof(text), fmt, ap);
+		memcpy(eb->text, text, strlen(text) + 1);
+	}
 	return s;
 }
 

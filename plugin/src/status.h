@@ -19,7 +19,8 @@ typedef struct stn_errbuf {
 	char text[STN_ERRMSG_CAP];
 } stn_errbuf;
 
-/* Formats into eb (truncating) and returns s, so callers can `return stn__fail(...)`. */
+/* Formats into eb (truncating) and returns s, so callers can `return stn__fail(...)`.
+ * eb->text may be among the arguments: `stn__fail(eb, s, "%s: %s", path, eb->text)`. */
 stn_status stn__fail(stn_errbuf *eb, stn_status s, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 stn_status stn__vfail(stn_errbuf *eb, stn_status s, const char *fmt, va_list ap);

@@ -1,5 +1,6 @@
 /* Crash safety and clean stop of the real `streamtune serve` process: SIGKILL during heavy
- * ingest, restart on the same history, every ACKed window intact; SIGTERM exits cleanly. */
+ * ingest, restart on the same history, every ACKed window intact; SIGTERM exits cleanly.
+ * Its refusals: one error per bad argument, and no history left by a start that failed. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -7,6 +8,7 @@
 #include <cmocka.h>
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,21 +232,74 @@ static void test_kill9_during_ingest(void **state)
 	free(dir);
 }
 
+/* Runs `streamtune serve ARGS` with stderr into err (a file); returns the exit status and the
+ * number of error lines, which text must be in. */
+static int serve_refused(const char *err, const char *args, const char *text, int *lines)
+{
+	char cmd[3000], line[1024];
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "'%s' serve %s >/dev/null 2>'%s'", stn_test_cli(), args, err);
+	st = system(cmd);
+	assert_true(WIFEXITED(st));
+	FILE *f = fopen(err, "r");
+	assert_non_null(f);
+	bool found = false;
+	*lines = 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "streamtune serve: ", 18) == 0)
+			(*lines)++;
+		found = found || strstr(line, text) != NULL;
+	}
+	fclose(f);
+	if (!found)
+		fail_msg("serve %s: no '%s' in its errors", args, text);
+	return WEXITSTATUS(st);
+}
+
 static void test_serve_usage_errors(void **state)
 {
 	char cmd[1024];
+	char *dir = stn_test_tmpdir(), *err = stn_test_path(dir, "err.txt");
+	char *hist = stn_test_path(dir, "h.sqlite"), args[2200];
+	int lines = 0;
 
 	(void)state;
 	snprintf(cmd, sizeof(cmd), "'%s' serve --bind tcp://127.0.0.1:0 2>/dev/null", stn_test_cli());
 	assert_int_equal(WEXITSTATUS(system(cmd)), 2); /* --history missing */
-	snprintf(cmd, sizeof(cmd), "'%s' serve --bind bogus://x --history /tmp/stn-x.sqlite 2>/dev/null",
-		 stn_test_cli());
-	assert_int_equal(WEXITSTATUS(system(cmd)), 1); /* cannot bind */
 	snprintf(cmd, sizeof(cmd), "'%s' serve --help >/dev/null", stn_test_cli());
 	assert_int_equal(WEXITSTATUS(system(cmd)), 0);
-	unlink("/tmp/stn-x.sqlite");
-	unlink("/tmp/stn-x.sqlite-wal");
-	unlink("/tmp/stn-x.sqlite-shm");
+
+	/* One error per bad value, naming its range; an unknown option is called one. */
+	static const struct {
+		const char *args, *text;
+	} bad[] = {
+		{"--commit-us abc", "--commit-us: 'abc' is not an integer in 1..10000000"},
+		{"--window-timeout-ms -3", "'-3' is not an integer in 1..3600000"},
+		{"--max-msg-bytes -3", "'-3' is not an integer in 1024..16777216"},
+		{"--max-msg-bytes 10", "'10' is not an integer in 1024..16777216"},
+		{"--bogus", "unknown option '--bogus'"},
+		{"--bogus 1", "unknown option '--bogus'"},
+		{"--bind", "--bind needs a value"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(serve_refused(err, bad[i].args, bad[i].text, &lines), 2);
+		assert_int_equal(lines, 1);
+	}
+
+	/* A failed start (an address that cannot be bound, a missing model) leaves no history. */
+	snprintf(args, sizeof(args), "--bind bogus://x --history '%s'", hist);
+	assert_int_equal(serve_refused(err, args, "cannot bind bogus://x", &lines), 1);
+	assert_int_not_equal(access(hist, F_OK), 0);
+	snprintf(args, sizeof(args),
+		 "--bind tcp://127.0.0.1:0 --history '%s' --model '%s/none.stnm'", hist, dir);
+	assert_int_equal(serve_refused(err, args, "none.stnm: No such file", &lines), 1);
+	assert_int_not_equal(access(hist, F_OK), 0);
+
+	stn_test_rmtree(dir);
+	free(hist);
+	free(err);
+	free(dir);
 }
 
 int main(void)

@@ -307,6 +307,65 @@ static void test_eight_clients_ipc(void **state)
 	free(dir);
 }
 
+/* The socket file of an ipc:// address belongs to the endpoint that bound it: gone once it
+ * stops, and after a start that failed past the bind; one that another endpoint has bound
+ * since is left to it. A start that fails creates no history. */
+static void test_ipc_file_removed(void **state)
+{
+	char *dir = stn_test_tmpdir();
+	char *sock = stn_test_path(dir, "stn.sock"), *hist = stn_test_path(dir, "a.sqlite");
+	char *hist2 = stn_test_path(dir, "b.sqlite"), *model = stn_test_path(dir, "none.stnm");
+	char bind[1100];
+	stn_endpoint_config cfg;
+	stn_errbuf eb = {{0}};
+	stn_endpoint *ep = NULL, *ep2 = NULL;
+
+	(void)state;
+	snprintf(bind, sizeof(bind), "ipc://%s", sock);
+	ep = start(bind, hist);
+	assert_int_equal(access(sock, F_OK), 0);
+	stn__endpoint_stop(ep);
+	assert_int_not_equal(access(sock, F_OK), 0);
+	assert_int_equal(access(hist, F_OK), 0); /* the history stays */
+
+	/* The second endpoint takes the path over (ZeroMQ unbinds nobody: it replaces the
+	 * file); the first one's stop leaves the file to it. */
+	ep = start(bind, hist);
+	ep2 = start(bind, hist2);
+	stn__endpoint_stop(ep);
+	assert_int_equal(access(sock, F_OK), 0);
+	stn__endpoint_stop(ep2);
+	assert_int_not_equal(access(sock, F_OK), 0);
+	unlink(hist2);
+
+	/* Failed starts: a history that cannot be opened (a directory) once bound, a model
+	 * that does not exist, an address that cannot be bound. */
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.bind = bind;
+	cfg.history_path = dir;
+	cfg.logger = stn__logger_default();
+	cfg.logger.level = STN_LOG_ERROR;
+	assert_int_not_equal(stn__endpoint_start(&cfg, &ep, &eb), STN_OK);
+	assert_null(ep);
+	assert_int_not_equal(access(sock, F_OK), 0);
+	cfg.history_path = hist2;
+	cfg.model_path = model;
+	assert_int_equal(stn__endpoint_start(&cfg, &ep, &eb), STN_ENOTFOUND);
+	assert_int_not_equal(access(sock, F_OK), 0);
+	assert_int_not_equal(access(hist2, F_OK), 0);
+	cfg.model_path = NULL;
+	cfg.bind = "nonsense";
+	assert_int_equal(stn__endpoint_start(&cfg, &ep, &eb), STN_EZMQ);
+	assert_int_not_equal(access(hist2, F_OK), 0);
+
+	stn_test_rmtree(dir);
+	free(sock);
+	free(hist);
+	free(hist2);
+	free(model);
+	free(dir);
+}
+
 /* ---- hostile input ----------------------------------------------------------------------- */
 
 static void expect_error(stn_client *c, stn_status code, const char *what)
@@ -901,6 +960,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_eight_clients_tcp),
 		cmocka_unit_test(test_eight_clients_ipc),
+		cmocka_unit_test(test_ipc_file_removed),
 		cmocka_unit_test(test_hostile_input),
 		cmocka_unit_test(test_labels_behind_a_reduction),
 		cmocka_unit_test(test_late_decision_ack),

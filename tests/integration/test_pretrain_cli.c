@@ -1,7 +1,9 @@
 /* `streamtune history generate` and `streamtune pretrain` as a user runs them: a generated
  * history trains a model; two runs (2 threads, then 1) write byte-identical files; corrupt,
  * empty, missing and newer-schema histories and DAGs over the size limit are refused with an
- * error and nothing at --out; usage errors exit 2. */
+ * error and nothing at --out; usage errors exit 2 with one message (an unknown option called
+ * one). history export/import and inspect: a file refused is named once, an import that
+ * merged nothing leaves no new history, inspect counts the DAG versions generate reports. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,7 +23,8 @@
 static char *dir;
 static char hist[1024];
 
-/* Runs the CLI with a formatted argument string; returns its exit status. */
+/* Runs the CLI with a formatted argument string; returns its exit status. Its standard error
+ * goes to stderr.txt in the test directory (last_errors reads it). */
 static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int run(const char *fmt, ...)
 {
@@ -31,10 +34,33 @@ static int run(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(args, sizeof(args), fmt, ap);
 	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "'%s' %s 2>>'%s/stderr.txt'", stn_test_cli(), args, dir);
+	snprintf(cmd, sizeof(cmd), "'%s' %s 2>'%s/stderr.txt'", stn_test_cli(), args, dir);
 	int st = system(cmd);
 	assert_true(WIFEXITED(st));
 	return WEXITSTATUS(st);
+}
+
+/* Standard error of the last run, NUL-terminated (static storage). */
+static const char *last_errors(void)
+{
+	static char text[1 << 16];
+	char path[1100];
+	snprintf(path, sizeof(path), "%s/stderr.txt", dir);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	return text;
+}
+
+/* Occurrences of needle in text. */
+static size_t count_of(const char *text, const char *needle)
+{
+	size_t n = 0;
+	for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
+		n++;
+	return n;
 }
 
 static char *path_in(const char *name)
@@ -238,20 +264,41 @@ static void test_usage(void **state)
 	assert_int_equal(run("pretrain --history '%s' --out '%s' --threads 0", hist,
 			     path_in("t0.stnm")),
 			 2);
+	/* An unknown option is called one, with or without a value after it. */
 	assert_int_equal(run("pretrain --history '%s' --out '%s' --bogus", hist,
 			     path_in("b.stnm")),
 			 2);
+	assert_non_null(strstr(last_errors(), "unknown option '--bogus'"));
+	assert_int_equal(run("pretrain --history '%s' --out '%s' --bogus 1", hist,
+			     path_in("b.stnm")),
+			 2);
+	assert_non_null(strstr(last_errors(), "unknown option '--bogus'"));
+	assert_int_equal(run("pretrain --history '%s' --out", hist), 2);
+	assert_non_null(strstr(last_errors(), "--out needs a value"));
+	assert_int_equal(run("pretrain --history '%s' --out '%s' --threads x", hist,
+			     path_in("b.stnm")),
+			 2);
+	assert_int_equal(count_of(last_errors(), "streamtune pretrain:"), 1);
 	assert_int_equal(run("history"), 2);
 	assert_int_equal(run("history frobnicate"), 2);
 	assert_int_equal(run("history generate"), 2);
 	assert_int_equal(run("history generate --out '%s' --families q1,q99", path_in("f.sqlite")),
 			 2);
 	assert_int_equal(run("history generate --out '%s' --jobs 0", path_in("f.sqlite")), 2);
+	assert_int_equal(count_of(last_errors(), "streamtune history generate:"), 1);
+	assert_int_equal(run("history generate --out '%s' --bogus", path_in("f.sqlite")), 2);
+	assert_non_null(strstr(last_errors(), "unknown option '--bogus'"));
 	assert_int_not_equal(access(path_in("f.sqlite"), F_OK), 0);
 	/* An existing file is not overwritten. */
 	assert_int_equal(run("history generate --out '%s' --jobs 1", hist), 1);
 	assert_int_equal(run("history export '%s'", hist), 2);
 	assert_int_equal(run("history import --into '%s'", path_in("i.sqlite")), 2);
+	assert_int_equal(run("history import '%s' --into", path_in("x.mp")), 2);
+	assert_non_null(strstr(last_errors(), "--into needs a history file"));
+	assert_int_equal(run("history import --bogus '%s' --into '%s'", path_in("x.mp"),
+			     path_in("i.sqlite")),
+			 2);
+	assert_non_null(strstr(last_errors(), "unknown option '--bogus'"));
 }
 
 /* A generated history exported and imported elsewhere trains, and generation is
@@ -277,6 +324,26 @@ static void test_generate_export_import(void **state)
 	assert_int_equal(run("pretrain --history '%s' --out '%s' %s", merged,
 			     path_in("merged.stnm"), fast),
 			 0);
+
+	/* A file that cannot be imported is named once, and a history made for it is not
+	 * left behind; one that existed is kept. */
+	char *missing = path_in("missing.mp"), *fresh = path_in("fresh.sqlite");
+	assert_int_equal(run("history import '%s' --into '%s'", missing, fresh), 1);
+	assert_int_equal(count_of(last_errors(), missing), 1);
+	assert_non_null(strstr(last_errors(), "No such file"));
+	assert_int_not_equal(access(fresh, F_OK), 0);
+	/* a history, not an export */
+	assert_int_equal(run("history import '%s' --into '%s'", hist, fresh), 1);
+	assert_int_equal(count_of(last_errors(), hist), 1);
+	assert_int_not_equal(access(fresh, F_OK), 0);
+	assert_int_equal(run("history import '%s' --into '%s'", missing, merged), 1);
+	assert_int_equal(access(merged, F_OK), 0);
+
+	/* A file that is no history: one sentence, naming it once. */
+	assert_int_equal(run("history export '%s' --out '%s'", mp, path_in("x.mp")), 1);
+	assert_int_equal(count_of(last_errors(), "is not a StreamTune history"), 1);
+	assert_non_null(strstr(last_errors(), "(reading the schema: file is not a database)"));
+	assert_int_not_equal(access(path_in("x.mp"), F_OK), 0);
 }
 
 /* Output of a CLI run (stdout), into a heap string. */
@@ -337,15 +404,13 @@ static void test_inspect(void **state)
 	assert_non_null(strstr(out, "served by"));
 	free(out);
 	assert_int_equal(run("inspect model '%s' --dag '%s' >/dev/null", m, bad), 1);
-}
-
-/* Occurrences of needle in text. */
-static size_t count_of(const char *text, const char *needle)
-{
-	size_t n = 0;
-	for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
-		n++;
-	return n;
+	/* A model that cannot be read is named once. */
+	char *none = path_in("none.stnm");
+	assert_int_equal(run("inspect model '%s'", none), 1);
+	assert_int_equal(count_of(last_errors(), none), 1);
+	assert_non_null(strstr(last_errors(), "No such file or directory (ENOTFOUND)"));
+	assert_int_equal(run("inspect model '%s'", pa), 1);
+	assert_int_equal(count_of(last_errors(), pa), 1);
 }
 
 /* Output of `inspect history FILE ARGS`. */
@@ -371,6 +436,36 @@ static void test_inspect_history(void **state)
 	assert_non_null(strstr(out, "24 windows"));
 	assert_int_equal(count_of(out, "layered-0000"), 2);
 	free(out);
+
+	/* Two jobs of one shape: generate and inspect count the same DAG versions, and inspect
+	 * says how many of them are distinct. */
+	char *q5 = path_in("q5.sqlite");
+	assert_int_equal(run("history generate --out '%s' --families q5 --jobs 2 --windows 12 "
+			     "--seed 3",
+			     q5),
+			 0);
+	const char *said = strstr(last_errors(), " jobs, ");
+	assert_non_null(said);
+	unsigned long gen_versions = 0;
+	assert_int_equal(sscanf(said, " jobs, %lu DAG versions", &gen_versions), 1);
+	out = inspect_history_of(q5, "");
+	said = strstr(out, ": 2 jobs, ");
+	assert_non_null(said);
+	unsigned long versions = 0, distinct = 0;
+	assert_int_equal(sscanf(said, ": 2 jobs, %lu DAG versions (%lu distinct)", &versions,
+				&distinct),
+			 2);
+	assert_int_equal(versions, gen_versions);
+	assert_true(distinct < versions); /* the two jobs' first versions are one DAG */
+	free(out);
+
+	/* A file that is no history: one sentence, naming it once. */
+	char *txt = path_in("some.txt");
+	write_bytes(txt, "hello\n", 6);
+	assert_int_equal(run("inspect history '%s'", txt), 1);
+	assert_int_equal(count_of(last_errors(), txt), 1);
+	assert_non_null(strstr(last_errors(), "is not a StreamTune history (reading the schema: "
+					       "file is not a database)"));
 
 	/* A job's windows: the last ones by default, else from the K-th; how many, the header,
 	 * a position shown and one not. */
@@ -400,6 +495,10 @@ static void test_inspect_history(void **state)
 	assert_int_equal(run("inspect history '%s'", path_in("missing.sqlite")), 1);
 	assert_int_equal(run("inspect history '%s' --job layered-00001 --from -1", h), 2);
 	assert_int_equal(run("inspect history '%s' --windows x", h), 2);
+	assert_int_equal(run("inspect history '%s' --bogus", h), 2);
+	assert_non_null(strstr(last_errors(), "unknown option '--bogus'"));
+	assert_int_equal(run("inspect history '%s' --job", h), 2);
+	assert_non_null(strstr(last_errors(), "--job needs a value"));
 	assert_int_equal(run("inspect history"), 2);
 }
 

@@ -1,4 +1,5 @@
-/* evaluate: episode and convergence accounting on scripted sequences, and one closed run. */
+/* evaluate: episode and convergence accounting on scripted sequences, one closed run, and the
+ * suite's check of its arguments. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -92,12 +93,48 @@ static void test_run_static_and_ds2(void **state)
 	stn__sim_job_fini(&job);
 }
 
+/* The suite's arguments are checked before anything runs: unknown policies, options a policy
+ * does not know or refuses the value of, options for a policy that does not exist. */
+static void test_suite_check(void **state)
+{
+	(void)state;
+	stn_errbuf eb = {{0}};
+	const char *const good[] = {"streamtune", "ds2"}, *const bad[] = {"ds2", "foo"};
+	stn_suite_option opt = {"streamtune", {"tau", 0.2}};
+	stn_suite_opts o = {.n_jobs = 1, .windows = 10, .seed = 1, .policies = good,
+			    .n_policies = 2, .opts = &opt, .n_opts = 1};
+
+	assert_int_equal(stn__eval_suite_check(&o, &eb), STN_OK);
+	o.policies = bad;
+	assert_int_equal(stn__eval_suite_check(&o, &eb), STN_EINVAL);
+	assert_non_null(strstr(eb.text, "unknown policy 'foo'"));
+	o.policies = good;
+	opt.opt.key = "nosuch";
+	assert_int_equal(stn__eval_suite_check(&o, &eb), STN_EINVAL);
+	assert_non_null(strstr(eb.text, "streamtune: unknown option 'nosuch'"));
+	opt.opt = (stn_policy_option){"tau", 9.0};
+	assert_int_equal(stn__eval_suite_check(&o, &eb), STN_EINVAL);
+	assert_non_null(strstr(eb.text, "tau=9"));
+	opt.policy = NULL; /* for every policy: ds2 has no tau */
+	opt.opt.value = 0.2;
+	assert_int_equal(stn__eval_suite_check(&o, &eb), STN_EINVAL);
+	assert_non_null(strstr(eb.text, "ds2: unknown option 'tau'"));
+	opt.policy = "nosuch";
+	assert_int_equal(stn__eval_suite_check(&o, &eb), STN_EINVAL);
+	assert_non_null(strstr(eb.text, "unknown policy 'nosuch'"));
+	/* An option for a known policy the suite does not run is no error (it is unused). */
+	opt.policy = "dhalion";
+	opt.opt = (stn_policy_option){"step", 1.0};
+	assert_int_equal(stn__eval_suite_check(&o, &eb), STN_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scripted_episodes),
 		cmocka_unit_test(test_bottleneck_breaks_stable_run),
 		cmocka_unit_test(test_run_static_and_ds2),
+		cmocka_unit_test(test_suite_check),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -214,6 +214,7 @@ static void test_round_trip_and_reopen(void **state)
 	verify(h, key);
 	assert_int_equal(stn__history_counts(h, &n, &eb), STN_OK);
 	assert_int_equal(n.jobs, 1);
+	assert_int_equal(n.dag_versions, 1);
 	assert_int_equal(n.dags, 1);
 	assert_int_equal(n.windows, N_WINDOWS);
 	assert_int_equal(n.op_windows, 3 * N_WINDOWS);
@@ -255,8 +256,19 @@ static void test_order_and_versions(void **state)
 	assert_int_equal(key2, key);
 	assert_int_equal(stn__history_counts(h, &n, &eb), STN_OK);
 	assert_int_equal(n.jobs, 1);
+	assert_int_equal(n.dag_versions, 2);
 	assert_int_equal(n.dags, 2);
 	assert_int_equal(n.windows, N_WINDOWS);
+	/* Another job of the same shape: one more DAG version, no new distinct DAG (the count
+	 * `history generate` reports is the versions). */
+	int64_t key3 = 0;
+	assert_int_equal(stn__history_begin(h, &eb), STN_OK);
+	assert_int_equal(stn__history_put_job(h, "job-b", &d2, "ds2", "{}", &key3, &eb), STN_OK);
+	assert_int_equal(stn__history_commit(h, &eb), STN_OK);
+	assert_int_equal(stn__history_counts(h, &n, &eb), STN_OK);
+	assert_int_equal(n.jobs, 2);
+	assert_int_equal(n.dag_versions, 3);
+	assert_int_equal(n.dags, 2);
 
 	stn_dag cur;
 
@@ -296,7 +308,12 @@ static void test_refuses_foreign_and_newer(void **state)
 	write_file(junk, text, sizeof(text));
 	assert_int_equal(stn__history_open(junk, &rw, &h, &eb), STN_ECORRUPT);
 	assert_null(h);
-	assert_true(strlen(eb.text) > 0);
+	/* One sentence, naming the file once, with SQLite's reason whole. */
+	const char *said = strstr(eb.text, " is not a StreamTune history (");
+	assert_non_null(said);
+	assert_null(strstr(said + 1, " is not a StreamTune history"));
+	assert_non_null(strstr(eb.text, "file is not a database)"));
+	assert_int_equal(strncmp(eb.text, junk, strlen(junk)), 0);
 
 	/* A read-only open of a file that does not exist creates nothing. */
 	assert_int_not_equal(stn__history_open(missing, &ro, &h, &eb), STN_OK);
@@ -354,7 +371,8 @@ static void test_export_import_merge(void **state)
 	assert_int_equal(nb.jobs, 2);
 	assert_int_equal(nb.windows, 2 * N_WINDOWS);
 	assert_int_equal(nb.decisions, 4);
-	assert_int_equal(nb.dags, 1); /* same structure, stored once */
+	assert_int_equal(nb.dag_versions, 2); /* one per job */
+	assert_int_equal(nb.dags, 1);         /* same structure, stored once */
 
 	/* Importing again adds nothing. */
 	assert_int_equal(stn__history_import(b, x_path, &imported, &skipped, &eb), STN_OK);
@@ -375,6 +393,22 @@ static void test_export_import_merge(void **state)
 	assert_int_not_equal(stn__history_import(c_hist, bad_path, &imported, &skipped, &eb),
 			     STN_OK);
 	assert_true(strlen(eb.text) > 0);
+	/* Every refusal names the file, once: a missing one, and a record that is not one. */
+	char *none_path = stn_test_path(dir, "none.stnh");
+	char *odd_path = stn_test_path(dir, "odd.stnh");
+	assert_int_equal(stn__history_import(c_hist, none_path, &imported, &skipped, &eb),
+			 STN_ENOTFOUND);
+	assert_int_equal(strncmp(eb.text, none_path, strlen(none_path)), 0);
+	assert_null(strstr(eb.text + 1, none_path));
+	static const char odd[] = "\x82\xa6" "format" "\xb2" "streamtune-history" "\xa7" "version"
+				  "\x01\x91\xa5" "bogus";
+	write_file(odd_path, odd, sizeof(odd) - 1);
+	assert_int_equal(stn__history_import(c_hist, odd_path, &imported, &skipped, &eb),
+			 STN_ECORRUPT);
+	assert_int_equal(strncmp(eb.text, odd_path, strlen(odd_path)), 0);
+	assert_non_null(strstr(eb.text, "unknown export record 'bogus'"));
+	free(none_path);
+	free(odd_path);
 	stn_history_counts nc;
 	assert_int_equal(stn__history_counts(c_hist, &nc, &eb), STN_OK);
 	assert_int_equal(nc.jobs, 0);

@@ -197,6 +197,22 @@ static void test_missing_file_and_bad_member(void **state)
 	stn_net n;
 	stn_net_config other = {3, 8, STN_GNN_FEAT_DIM};
 	assert_int_equal(stn__model_read(&m, "/nonexistent/dir/x.stnm", &eb), STN_ENOTFOUND);
+	/* Its errors name the file, once, whether reading or decoding failed. */
+	assert_int_equal(strncmp(eb.text, "/nonexistent/dir/x.stnm: ", 25), 0);
+	assert_null(strstr(eb.text + 1, "/nonexistent/dir/x.stnm"));
+	char *dir = stn_test_tmpdir();
+	char *junk = stn_test_path(dir, "junk.stnm");
+	FILE *f = fopen(junk, "wb");
+	assert_non_null(f);
+	fputs("not a model", f);
+	fclose(f);
+	assert_int_equal(stn__model_read(&m, junk, &eb), STN_ECORRUPT);
+	assert_int_equal(strncmp(eb.text, junk, strlen(junk)), 0);
+	assert_null(strstr(eb.text + 1, junk));
+	assert_non_null(strstr(eb.text, "truncated header"));
+	stn_test_rmtree(dir);
+	free(junk);
+	free(dir);
 	assert_int_equal(stn__model_init(&m, &cfg, 1, "", &eb), STN_OK);
 	assert_int_equal(stn__net_init(&n, &other, &eb), STN_OK);
 	assert_int_equal(stn__model_add_member(&m, "x", &n, NULL, 0.0, &eb), STN_EMODEL);

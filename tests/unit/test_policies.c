@@ -358,6 +358,10 @@ static void test_streamtune_key_bound(void **state)
 	streamtune_case(4, 1.0, 0.97, &got, reason, sizeof(reason));
 	assert_true(got > 4);
 	assert_null(strstr(reason, "key-bound"));
+	/* The reason gives the bound learnt (more than 4) and none for the side not known yet
+	 * (it read "4<p<=0"). */
+	assert_non_null(strstr(reason, ", bounds 4<p)"));
+	assert_null(strstr(reason, "<=0"));
 	/* Uneven but not one key's worth (0.27 of an instance): sized by the model, up. */
 	streamtune_case(4, 1.0, 0.8, &got, reason, sizeof(reason));
 	assert_true(got > 4);

@@ -1,4 +1,5 @@
-/* status: the X-macro table is consistent in both directions. */
+/* status: the X-macro table is consistent in both directions; error messages format,
+ * truncate and may wrap their own text. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -43,11 +44,27 @@ static void test_fail_formats(void **state)
 	assert_int_equal(stn__fail(NULL, STN_EIO, "no buffer"), STN_EIO);
 }
 
+/* A message that wraps the one before it, the buffer's own text among the arguments, reads
+ * whole: once, untruncated (formatting in place garbled it). */
+static void test_fail_wraps_own_text(void **state)
+{
+	stn_errbuf eb;
+
+	(void)state;
+	stn__fail(&eb, STN_EDB, "reading the schema: %s", "file is not a database");
+	assert_int_equal(stn__fail(&eb, STN_ECORRUPT, "%s is not a StreamTune history (%s)",
+				   "some.txt", eb.text),
+			 STN_ECORRUPT);
+	assert_string_equal(eb.text, "some.txt is not a StreamTune history (reading the schema: "
+				     "file is not a database)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names_round_trip),
 		cmocka_unit_test(test_fail_formats),
+		cmocka_unit_test(test_fail_wraps_own_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -152,7 +152,8 @@ typedef struct stn_api {
 	stn_status (*serve_start)(stn_ctx *ctx, const stn_serve_config *cfg);
 
 	/* Stops the endpoint: pending windows are committed, the thread is joined, the history
-	 * closed. STN_ESTATE if not running. */
+	 * closed and the socket file of an ipc:// address it bound removed. STN_ESTATE if not
+	 * running. */
 	stn_status (*serve_stop)(stn_ctx *ctx);
 
 	/* Endpoint actually bound (a tcp port of 0 is resolved), NUL-terminated into buf.
