@@ -583,6 +583,8 @@ static void on_register(stn_endpoint *ep, const peer_id *from, stn_msg_register 
 	STN_LOGI(&ep->lg, "job %s %s: %zu operators, %zu edges, policy %s, %u senders", j->id,
 		 fresh ? "registered" : "re-registered", j->dag.n_ops, j->dag.n_edges, j->policy,
 		 j->senders);
+	if (pv->caveat != NULL && pv->caveat(j->pol) != NULL)
+		STN_LOGW(&ep->lg, "job %s: %s", j->id, pv->caveat(j->pol));
 
 	ack_register(ep, from, j, r->id);
 	return;

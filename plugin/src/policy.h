@@ -53,6 +53,10 @@ typedef struct stn_policy_vtable {
 	/* The source rates changed (the new target rates are in dag's ops' source_rate). */
 	stn_status (*on_rates)(stn_policy *p, const stn_dag *dag, stn_errbuf *eb);
 	void (*destroy)(stn_policy *p);
+	/* Optional: what the job's owner should know of how the policy will decide, e.g. that
+	 * it has no model and decides as DS2 does (NULL: nothing); the endpoint logs it as a
+	 * warning when the job registers. Borrowed from p. */
+	const char *(*caveat)(const stn_policy *p);
 	/* True for a policy that explores configurations instead of tuning (explore): it is
 	 * found by name like any other, but comparisons of tuning policies (the suite) skip it. */
 	bool exploring;

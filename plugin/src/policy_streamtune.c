@@ -95,6 +95,7 @@ struct stn_policy {
 	st_joint *joint;         /* per window: where it goes if another operator moves */
 	bool have_prior;
 	char no_model_why[96];
+	char caveat[STN_ERRMSG_CAP]; /* for the job's owner (st_caveat); empty: none */
 	char member[STN_MODEL_MAX_NAME + 1]; /* model member serving the job */
 	double tau, idle_busy, up_busy, full_load, reg_delta, reg_alpha, s_default, noise, drain_s;
 	double skew_busy, fall_max;
@@ -272,16 +273,21 @@ static stn_status st_create(const stn_dag *dag, const stn_policy_option *opts, s
 		p->op[v].source = stn__dag_in_degree(dag, (uint32_t)v) == 0;
 	}
 	const stn_model *def = NULL;
+	const char *why = "";
 	if (model) {
 		p->have_prior = model_prior(p, (const stn_model *)model, dag);
 	} else if (local > 0.5) {
 		p->have_prior = true;
 		snprintf(p->member, sizeof(p->member), "local prior");
-	} else if ((def = stn__model_default(NULL, NULL)) != NULL) {
+	} else if ((def = stn__model_default(NULL, &why)) != NULL) {
 		p->have_prior = model_prior(p, def, dag);
 	} else {
-		snprintf(p->no_model_why, sizeof(p->no_model_why), "no model");
+		snprintf(p->no_model_why, sizeof(p->no_model_why), "no model: %s", why);
 	}
+	if (!p->have_prior)
+		snprintf(p->caveat, sizeof(p->caveat),
+			 "streamtune decides as DS2 does (%s); give it a model with --model or $%s",
+			 p->no_model_why, STN_MODEL_ENV);
 	for (size_t v = 0; v < n; v++)
 		p->op[v].alpha = p->op[v].prior_alpha;
 	*out = p;
@@ -1040,10 +1046,16 @@ static stn_status st_on_rates(stn_policy *p, const stn_dag *dag, stn_errbuf *eb)
 	return STN_OK;
 }
 
+static const char *st_caveat(const stn_policy *p)
+{
+	return p->caveat[0] ? p->caveat : NULL;
+}
+
 const stn_policy_vtable stn__policy_streamtune = {
 	.name = "streamtune",
 	.create = st_create,
 	.on_window = st_on_window,
 	.on_rates = st_on_rates,
 	.destroy = st_destroy,
+	.caveat = st_caveat,
 };
