@@ -134,48 +134,10 @@ static void test_policy_uses_default(void **state)
 	free(dir);
 }
 
-/* The endpoint warns when a job's streamtune policy has no model (it then decides as DS2
- * does): a plugin copied away from its build directory finds no default model, and its
- * decisions alone said so. */
-static void test_warns_without_model(void **state)
-{
-	(void)state;
-	char committed[1024];
-	committed_path(committed, sizeof(committed));
-	const char *models[] = {"none", committed};
-	for (size_t k = 0; k < 2; k++) {
-		char cmd[4096];
-		char *dir = stn_test_tmpdir();
-		char *log = stn_test_path(dir, "log.txt");
-		unsigned char *data = NULL;
-		size_t n = 0;
-		snprintf(cmd, sizeof(cmd),
-			 "STREAMTUNE_MODEL='%s' '%s' demo --windows 3 --delay-ms 0 --out '%s' "
-			 ">/dev/null 2>'%s'",
-			 models[k], stn_test_cli(), dir, log);
-		int st = system(cmd);
-		assert_true(WIFEXITED(st));
-		assert_int_equal(WEXITSTATUS(st), 0);
-		assert_int_equal(stn_test_read_file(log, &data, &n), 0);
-		char *text = calloc(n + 1, 1);
-		assert_non_null(text);
-		memcpy(text, data, n);
-		bool warned = strstr(text, "warn") && strstr(text, "no model") &&
-			      strstr(text, "decides as DS2 does");
-		assert_int_equal(warned, k == 0);
-		free(text);
-		free(data);
-		free(log);
-		stn_test_rmtree(dir);
-		free(dir);
-	}
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shape),
-		cmocka_unit_test(test_warns_without_model),
 		cmocka_unit_test(test_default_path),
 		cmocka_unit_test(test_policy_uses_default),
 		cmocka_unit_test(test_regenerate_matches),

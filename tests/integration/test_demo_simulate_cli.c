@@ -5,12 +5,12 @@
  * the binary as invoked; the help texts say where the streamtune policy's model comes from. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -18,53 +18,23 @@
 #include "testutil.h"
 
 static char *dir;
-static char out_path[1100], err_path[1100];
 static char *out_text, *err_text; /* of the last run */
-
-static char *read_text(const char *path)
-{
-	unsigned char *data = NULL;
-	size_t len = 0;
-	assert_int_equal(stn_test_read_file(path, &data, &len), 0);
-	char *text = calloc(len + 1, 1);
-	assert_non_null(text);
-	if (len)
-		memcpy(text, data, len);
-	free(data);
-	return text;
-}
 
 /* Runs the CLI with a formatted argument string, stdout and stderr read back into out_text and
  * err_text; returns the exit status. */
 static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int run(const char *fmt, ...)
 {
-	char args[3000], cmd[6000];
 	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "'%s' %s >'%s' 2>'%s'", stn_test_cli(), args, out_path,
-		 err_path);
-	int st = system(cmd);
-	assert_true(WIFEXITED(st));
 	free(out_text);
 	free(err_text);
-	out_text = read_text(out_path);
-	err_text = read_text(err_path);
-	/* under ASan/UBSan a finding exits non-zero too: make sure a refusal is not one */
-	assert_null(strstr(err_text, "Sanitizer"));
-	assert_null(strstr(err_text, "runtime error"));
-	return WEXITSTATUS(st);
-}
-
-static size_t count_of(const char *text, const char *needle)
-{
-	size_t n = 0;
-	for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
-		n++;
-	return n;
+	out_text = err_text = NULL;
+	va_start(ap, fmt);
+	int rc = stn_test_vrun_cli(dir, &out_text, &err_text, fmt, ap);
+	va_end(ap);
+	assert_true(rc >= 0);
+	return rc;
 }
 
 /* A usage error of cmd: exit 2, one error line, holding msg. */
@@ -73,7 +43,7 @@ static void usage_error(const char *cmd, const char *args, const char *msg)
 	char prefix[64];
 	int rc = run("%s %s", cmd, args);
 	snprintf(prefix, sizeof(prefix), "streamtune %s:", cmd);
-	if (rc != 2 || count_of(err_text, prefix) != 1 || strstr(err_text, msg) == NULL) {
+	if (rc != 2 || stn_test_count(err_text, prefix) != 1 || strstr(err_text, msg) == NULL) {
 		fprintf(stderr, "%s %s: rc %d, want 2 and one error with '%s' in:\n%s", cmd, args,
 			rc, msg, err_text);
 		fail();
@@ -90,8 +60,6 @@ static int setup(void **state)
 	dir = stn_test_tmpdir();
 	if (dir == NULL)
 		return -1;
-	snprintf(out_path, sizeof(out_path), "%s/stdout.txt", dir);
-	snprintf(err_path, sizeof(err_path), "%s/stderr.txt", dir);
 	return 0;
 }
 
@@ -129,11 +97,30 @@ static void test_simulate_usage(void **state)
 
 	/* What is right still runs. */
 	assert_int_equal(run("simulate --family q1 --windows 5 --schedule steps:1,1.5@2"), 0);
-	assert_int_equal(count_of(out_text, "\n"), 6); /* the header and five windows */
+	assert_int_equal(stn_test_count(out_text, "\n"), 6); /* the header and five windows */
 	assert_int_equal(run("simulate --suite --jobs 1 --windows 20 --policies static,ds2 "
 			     "--opt ds2:scaling_factor=0.1 --opt dhalion:step=1"),
 			 0);
 	assert_non_null(strstr(out_text, "1 jobs, 20 windows each"));
+}
+
+/* The endpoint warns when a job's streamtune policy has no model and so decides as DS2 does
+ * (a plugin copied away from its build directory finds no default model; only its decisions
+ * said so): not when it has the shipped one. */
+static void test_demo_warns_without_model(void **state)
+{
+	(void)state;
+	char *committed = stn_test_path(stn_test_source_dir(), "plugin/models/default.stnm");
+	const char *models[] = {"none", committed};
+	for (size_t k = 0; k < 2; k++) {
+		assert_int_equal(setenv("STREAMTUNE_MODEL", models[k], 1), 0);
+		assert_int_equal(run("demo --windows 3 --delay-ms 0 --out '%s'", dir), 0);
+		bool warned = strstr(err_text, "warn") && strstr(err_text, "no model") &&
+			      strstr(err_text, "decides as DS2 does");
+		assert_int_equal(warned, k == 0);
+	}
+	unsetenv("STREAMTUNE_MODEL");
+	free(committed);
 }
 
 static void test_demo(void **state)
@@ -186,6 +173,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_simulate_usage),
 		cmocka_unit_test(test_demo),
+		cmocka_unit_test(test_demo_warns_without_model),
 		cmocka_unit_test(test_help),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -23,44 +22,28 @@
 static char *dir;
 static char hist[1024];
 
+static char *err_text; /* of the last run */
+
 /* Runs the CLI with a formatted argument string; returns its exit status. Its standard error
- * goes to stderr.txt in the test directory (last_errors reads it). */
+ * is kept for last_errors. */
 static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int run(const char *fmt, ...)
 {
-	char args[3000], cmd[4200];
 	va_list ap;
 
+	free(err_text);
+	err_text = NULL;
 	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
+	int rc = stn_test_vrun_cli(dir, NULL, &err_text, fmt, ap);
 	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "'%s' %s 2>'%s/stderr.txt'", stn_test_cli(), args, dir);
-	int st = system(cmd);
-	assert_true(WIFEXITED(st));
-	return WEXITSTATUS(st);
+	assert_true(rc >= 0);
+	return rc;
 }
 
-/* Standard error of the last run, NUL-terminated (static storage). */
+/* Standard error of the last run. */
 static const char *last_errors(void)
 {
-	static char text[1 << 16];
-	char path[1100];
-	snprintf(path, sizeof(path), "%s/stderr.txt", dir);
-	FILE *f = fopen(path, "r");
-	assert_non_null(f);
-	size_t n = fread(text, 1, sizeof(text) - 1, f);
-	text[n] = '\0';
-	fclose(f);
-	return text;
-}
-
-/* Occurrences of needle in text. */
-static size_t count_of(const char *text, const char *needle)
-{
-	size_t n = 0;
-	for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
-		n++;
-	return n;
+	return err_text;
 }
 
 static char *path_in(const char *name)
@@ -91,6 +74,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
+	free(err_text);
 	stn_test_rmtree(dir);
 	free(dir);
 	return 0;
@@ -278,14 +262,14 @@ static void test_usage(void **state)
 	assert_int_equal(run("pretrain --history '%s' --out '%s' --threads x", hist,
 			     path_in("b.stnm")),
 			 2);
-	assert_int_equal(count_of(last_errors(), "streamtune pretrain:"), 1);
+	assert_int_equal(stn_test_count(last_errors(), "streamtune pretrain:"), 1);
 	assert_int_equal(run("history"), 2);
 	assert_int_equal(run("history frobnicate"), 2);
 	assert_int_equal(run("history generate"), 2);
 	assert_int_equal(run("history generate --out '%s' --families q1,q99", path_in("f.sqlite")),
 			 2);
 	assert_int_equal(run("history generate --out '%s' --jobs 0", path_in("f.sqlite")), 2);
-	assert_int_equal(count_of(last_errors(), "streamtune history generate:"), 1);
+	assert_int_equal(stn_test_count(last_errors(), "streamtune history generate:"), 1);
 	assert_int_equal(run("history generate --out '%s' --bogus", path_in("f.sqlite")), 2);
 	assert_non_null(strstr(last_errors(), "unknown option '--bogus'"));
 	assert_int_not_equal(access(path_in("f.sqlite"), F_OK), 0);
@@ -329,19 +313,19 @@ static void test_generate_export_import(void **state)
 	 * left behind; one that existed is kept. */
 	char *missing = path_in("missing.mp"), *fresh = path_in("fresh.sqlite");
 	assert_int_equal(run("history import '%s' --into '%s'", missing, fresh), 1);
-	assert_int_equal(count_of(last_errors(), missing), 1);
+	assert_int_equal(stn_test_count(last_errors(), missing), 1);
 	assert_non_null(strstr(last_errors(), "No such file"));
 	assert_int_not_equal(access(fresh, F_OK), 0);
 	/* a history, not an export */
 	assert_int_equal(run("history import '%s' --into '%s'", hist, fresh), 1);
-	assert_int_equal(count_of(last_errors(), hist), 1);
+	assert_int_equal(stn_test_count(last_errors(), hist), 1);
 	assert_int_not_equal(access(fresh, F_OK), 0);
 	assert_int_equal(run("history import '%s' --into '%s'", missing, merged), 1);
 	assert_int_equal(access(merged, F_OK), 0);
 
 	/* A file that is no history: one sentence, naming it once. */
 	assert_int_equal(run("history export '%s' --out '%s'", mp, path_in("x.mp")), 1);
-	assert_int_equal(count_of(last_errors(), "is not a StreamTune history"), 1);
+	assert_int_equal(stn_test_count(last_errors(), "is not a StreamTune history"), 1);
 	assert_non_null(strstr(last_errors(), "(reading the schema: file is not a database)"));
 	assert_int_not_equal(access(path_in("x.mp"), F_OK), 0);
 }
@@ -407,10 +391,10 @@ static void test_inspect(void **state)
 	/* A model that cannot be read is named once. */
 	char *none = path_in("none.stnm");
 	assert_int_equal(run("inspect model '%s'", none), 1);
-	assert_int_equal(count_of(last_errors(), none), 1);
+	assert_int_equal(stn_test_count(last_errors(), none), 1);
 	assert_non_null(strstr(last_errors(), "No such file or directory (ENOTFOUND)"));
 	assert_int_equal(run("inspect model '%s'", pa), 1);
-	assert_int_equal(count_of(last_errors(), pa), 1);
+	assert_int_equal(stn_test_count(last_errors(), pa), 1);
 }
 
 /* Output of `inspect history FILE ARGS`. */
@@ -434,7 +418,7 @@ static void test_inspect_history(void **state)
 	char *out = inspect_history_of(h, "");
 	assert_non_null(strstr(out, "2 jobs"));
 	assert_non_null(strstr(out, "24 windows"));
-	assert_int_equal(count_of(out, "layered-0000"), 2);
+	assert_int_equal(stn_test_count(out, "layered-0000"), 2);
 	free(out);
 
 	/* Two jobs of one shape: generate and inspect count the same DAG versions, and inspect
@@ -463,7 +447,7 @@ static void test_inspect_history(void **state)
 	char *txt = path_in("some.txt");
 	write_bytes(txt, "hello\n", 6);
 	assert_int_equal(run("inspect history '%s'", txt), 1);
-	assert_int_equal(count_of(last_errors(), txt), 1);
+	assert_int_equal(stn_test_count(last_errors(), txt), 1);
 	assert_non_null(strstr(last_errors(), "is not a StreamTune history (reading the schema: "
 					       "file is not a database)"));
 
@@ -484,7 +468,7 @@ static void test_inspect_history(void **state)
 		snprintf(args, sizeof(args), "--job layered-00001 %s", views[k].args);
 		out = inspect_history_of(h, args);
 		assert_non_null(strstr(out, views[k].header));
-		assert_int_equal(count_of(out, "\nwindow "), views[k].windows);
+		assert_int_equal(stn_test_count(out, "\nwindow "), views[k].windows);
 		assert_non_null(strstr(out, views[k].shown));
 		assert_null(strstr(out, views[k].not_shown));
 		assert_non_null(strstr(out, "\ndecision "));

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 const char *stn_test_source_dir(void)
@@ -65,4 +66,67 @@ char *stn_test_path(const char *dir, const char *name)
 	if (p != NULL)
 		snprintf(p, n, "%s/%s", dir, name);
 	return p;
+}
+
+/* The text of a file, NUL-terminated (stn_test_read_file terminates it); NULL if unreadable. */
+static char *read_text(const char *path)
+{
+	unsigned char *data = NULL;
+	size_t len = 0;
+
+	return stn_test_read_file(path, &data, &len) == 0 ? (char *)data : NULL;
+}
+
+int stn_test_vrun_cli(const char *dir, char **out, char **err, const char *fmt, va_list ap)
+{
+	char args[3000], cmd[6000];
+	char *out_path = stn_test_path(dir, "stdout.txt");
+	char *err_path = stn_test_path(dir, "stderr.txt");
+	int rc = -1;
+
+	if (out_path == NULL || err_path == NULL || stn_test_cli() == NULL)
+		goto done;
+	vsnprintf(args, sizeof(args), fmt, ap);
+	snprintf(cmd, sizeof(cmd), "'%s' %s >'%s' 2>'%s'", stn_test_cli(), args, out_path,
+		 err_path);
+	int st = system(cmd);
+	char *out_text = read_text(out_path), *err_text = read_text(err_path);
+	if (WIFEXITED(st) && out_text != NULL && err_text != NULL)
+		rc = WEXITSTATUS(st);
+	if (err_text != NULL &&
+	    (strstr(err_text, "Sanitizer") != NULL || strstr(err_text, "runtime error") != NULL)) {
+		fprintf(stderr, "%s: a sanitizer reported:\n%s", args, err_text);
+		rc = -2;
+	}
+	if (out != NULL)
+		*out = out_text;
+	else
+		free(out_text);
+	if (err != NULL)
+		*err = err_text;
+	else
+		free(err_text);
+done:
+	free(out_path);
+	free(err_path);
+	return rc;
+}
+
+int stn_test_run_cli(const char *dir, char **out, char **err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	int rc = stn_test_vrun_cli(dir, out, err, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+size_t stn_test_count(const char *text, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = strstr(text, needle); p != NULL; p = strstr(p + 1, needle))
+		n++;
+	return n;
 }
