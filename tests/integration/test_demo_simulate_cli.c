@@ -27,9 +27,6 @@ static int run(const char *fmt, ...)
 {
 	va_list ap;
 
-	free(out_text);
-	free(err_text);
-	out_text = err_text = NULL;
 	va_start(ap, fmt);
 	int rc = stn_test_vrun_cli(dir, &out_text, &err_text, fmt, ap);
 	va_end(ap);

@@ -31,8 +31,6 @@ static int run(const char *fmt, ...)
 {
 	va_list ap;
 
-	free(err_text);
-	err_text = NULL;
 	va_start(ap, fmt);
 	int rc = stn_test_vrun_cli(dir, NULL, &err_text, fmt, ap);
 	va_end(ap);

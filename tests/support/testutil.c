@@ -98,14 +98,18 @@ int stn_test_vrun_cli(const char *dir, char **out, char **err, const char *fmt, 
 		fprintf(stderr, "%s: a sanitizer reported:\n%s", args, err_text);
 		rc = -2;
 	}
-	if (out != NULL)
+	if (out != NULL) {
+		free(*out);
 		*out = out_text;
-	else
+	} else {
 		free(out_text);
-	if (err != NULL)
+	}
+	if (err != NULL) {
+		free(*err);
 		*err = err_text;
-	else
+	} else {
 		free(err_text);
+	}
 done:
 	free(out_path);
 	free(err_path);

@@ -24,8 +24,9 @@ int stn_test_read_file(const char *path, unsigned char **data, size_t *len);
 char *stn_test_path(const char *dir, const char *name);
 
 /* Runs the CLI (stn_test_cli()) with a formatted argument string (shell syntax), its standard
- * output and error into stdout.txt and stderr.txt in dir; *out and *err get their text,
- * NUL-terminated (free() the old text first; either may be NULL). Returns the exit status;
+ * output and error into stdout.txt and stderr.txt in dir; *out and *err (NULL or the text of
+ * an earlier run, which is freed) get their text, NUL-terminated (free()); either pointer may
+ * be NULL. Returns the exit status;
  * -1 if it did not exit or the output could not be read, -2 if a sanitizer reported
  * (under ASan/UBSan a finding exits non-zero too: a refusal must not be one). */
 int stn_test_run_cli(const char *dir, char **out, char **err, const char *fmt, ...)
