@@ -50,11 +50,7 @@ static void usage_error(const char *cmd, const char *args, const char *msg)
 static int setup(void **state)
 {
 	(void)state;
-	if (stn_test_cli() == NULL) {
-		fprintf(stderr, "STN_CLI is not set\n");
-		return -1;
-	}
-	dir = stn_test_tmpdir();
+	dir = stn_test_cli_dir();
 	if (dir == NULL)
 		return -1;
 	return 0;

@@ -56,11 +56,7 @@ static char *path_in(const char *name)
 static int setup(void **state)
 {
 	(void)state;
-	if (stn_test_cli() == NULL) {
-		fprintf(stderr, "STN_CLI is not set\n");
-		return -1;
-	}
-	dir = stn_test_tmpdir();
+	dir = stn_test_cli_dir();
 	if (dir == NULL)
 		return -1;
 	snprintf(hist, sizeof(hist), "%s/gen.sqlite", dir);

@@ -106,11 +106,7 @@ static const char *const json_text =
 static int setup(void **state)
 {
 	(void)state;
-	if (stn_test_cli() == NULL) {
-		fprintf(stderr, "STN_CLI is not set\n");
-		return -1;
-	}
-	dir = stn_test_tmpdir();
+	dir = stn_test_cli_dir();
 	if (dir == NULL)
 		return -1;
 	snprintf(dag, sizeof(dag), "%s/dag.json", dir);

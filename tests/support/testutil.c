@@ -24,6 +24,18 @@ char *stn_test_tmpdir(void)
 	return d != NULL ? strdup(d) : NULL;
 }
 
+char *stn_test_cli_dir(void)
+{
+	if (stn_test_cli() == NULL) {
+		fprintf(stderr, "STN_CLI is not set\n");
+		return NULL;
+	}
+	char *dir = stn_test_tmpdir();
+	if (dir == NULL)
+		fprintf(stderr, "cannot make a temporary directory\n");
+	return dir;
+}
+
 void stn_test_rmtree(const char *dir)
 {
 	char cmd[4096];

@@ -14,6 +14,10 @@ const char *stn_test_cli(void);
 /* Creates a fresh temporary directory; caller frees the returned string with free(). */
 char *stn_test_tmpdir(void);
 
+/* A CLI test's temporary directory (free()); NULL, with a message on stderr, if STN_CLI is not
+ * set or no directory could be made. */
+char *stn_test_cli_dir(void);
+
 /* Removes a directory tree made by stn_test_tmpdir. */
 void stn_test_rmtree(const char *dir);
 
