@@ -24,7 +24,7 @@ use timely::dataflow::{InputHandleVec, ProbeHandle};
 
 use crate::event::Event;
 use crate::generator::{Generator, GeneratorConfig};
-use crate::queries::{build, BuildSpec, Query, EPOCH_MS, SOURCES};
+use crate::queries::{build, BuildSpec, Initial, Query, EPOCH_MS, SOURCES};
 use crate::schedule::{EventClock, Schedule};
 
 /// Largest backlog lag reported, ms.
@@ -109,8 +109,8 @@ pub struct RunConfig {
     pub rate: f64,
     pub seconds: f64,
     pub window: Duration,
-    /// Parallelism of every tuned operator at the start.
-    pub initial_parallelism: usize,
+    /// Parallelism of the tuned operators at the start.
+    pub initial: Initial,
     /// Native mode: CPU time per record in every tuned operator.
     pub native_cost: Duration,
     pub seed: u64,
@@ -125,9 +125,18 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
-    /// The parallelism every tuned operator starts at: `initial_parallelism` within 1..=workers.
-    pub fn start_parallelism(&self) -> usize {
-        self.initial_parallelism.clamp(1, self.workers.max(1))
+    /// The parallelism the tuned operators start at: `initial`, each within 1..=workers.
+    pub fn start(&self) -> Initial {
+        let clamp = |p: usize| p.clamp(1, self.workers.max(1));
+        Initial {
+            all: clamp(self.initial.all),
+            named: self
+                .initial
+                .named
+                .iter()
+                .map(|(n, p)| (n.clone(), clamp(*p)))
+                .collect(),
+        }
     }
 }
 
@@ -342,7 +351,7 @@ fn run_worker(
     let mut input = InputHandleVec::<u64, Event>::new();
     let probe = ProbeHandle::new();
     let spec = BuildSpec {
-        initial_parallelism: cfg.start_parallelism(),
+        initial: cfg.start(),
         emulate: cfg.emulate,
         native_cost: cfg.native_cost,
     };

@@ -3,6 +3,7 @@
 
 pub mod clairvoyant;
 pub mod event;
+pub mod feasible;
 pub mod generator;
 pub mod harness;
 pub mod plot;

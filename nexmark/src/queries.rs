@@ -240,11 +240,104 @@ pub fn auction_close_epoch(expires: u64) -> u64 {
     expires / EPOCH_MS + 1
 }
 
+/// The parallelism the tuned operators start at: one for all of them, and exceptions by name
+/// (`--initial 4,join=3`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Initial {
+    pub all: usize,
+    pub named: Vec<(String, usize)>,
+}
+
+impl Initial {
+    pub fn uniform(p: usize) -> Self {
+        Initial {
+            all: p,
+            named: Vec::new(),
+        }
+    }
+
+    /// Operator `op`'s starting parallelism (at least 1).
+    pub fn of(&self, op: &str) -> usize {
+        let named = self.named.iter().rev().find(|(n, _)| n == op);
+        named.map_or(self.all, |&(_, p)| p).max(1)
+    }
+
+    /// Every tuned operator's of query `q`, in its dataflow order.
+    pub fn of_query(&self, q: Query) -> Vec<usize> {
+        q.operators().iter().map(|o| self.of(o.name)).collect()
+    }
+
+    /// The largest parallelism it names.
+    pub fn max(&self) -> usize {
+        self.named
+            .iter()
+            .map(|&(_, p)| p)
+            .fold(self.all, usize::max)
+    }
+
+    /// Whether every name is a tuned operator of `q`.
+    pub fn check_names(&self, q: Query) -> Result<(), String> {
+        for (name, _) in &self.named {
+            if !q.operators().iter().any(|o| o.name == name) {
+                let names: Vec<&str> = q.operators().iter().map(|o| o.name).collect();
+                return Err(format!(
+                    "--initial: {q} has no tuned operator '{name}' (it has {})",
+                    names.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for Initial {
+    type Err = String;
+
+    /// `P`, `NAME=P` or a comma-separated list of them; a bare `P` sets the parallelism of the
+    /// operators not named (default 1).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut initial = Initial::uniform(1);
+        let mut any = false;
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            any = true;
+            let (name, value) = match part.split_once('=') {
+                Some((n, v)) => (Some(n.trim()), v.trim()),
+                None => (None, part),
+            };
+            let p: usize = value
+                .parse()
+                .map_err(|_| format!("--initial: '{value}' is not a parallelism (in '{s}')"))?;
+            if p == 0 {
+                return Err(format!("--initial: parallelism starts at 1 (in '{s}')"));
+            }
+            match name {
+                Some("") => return Err(format!("--initial: '{part}' names no operator")),
+                Some(n) => initial.named.push((n.to_string(), p)),
+                None => initial.all = p,
+            }
+        }
+        if !any {
+            return Err("--initial: no parallelism given".into());
+        }
+        Ok(initial)
+    }
+}
+
+impl fmt::Display for Initial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.all)?;
+        for (n, p) in &self.named {
+            write!(f, ",{n}={p}")?;
+        }
+        Ok(())
+    }
+}
+
 /// How the tuned operators run.
 #[derive(Clone, Debug)]
 pub struct BuildSpec {
-    /// Parallelism of every tuned operator before any decision.
-    pub initial_parallelism: usize,
+    /// Parallelism of the tuned operators before any decision.
+    pub initial: Initial,
     /// Emulated capacity: the operators' capacities are multiplied by this; `None`: native.
     pub emulate: Option<f64>,
     /// Native mode: CPU time spent per record by every tuned operator (0: just the query's work).
@@ -254,7 +347,7 @@ pub struct BuildSpec {
 impl Default for BuildSpec {
     fn default() -> Self {
         BuildSpec {
-            initial_parallelism: 1,
+            initial: Initial::uniform(1),
             emulate: None,
             native_cost: Duration::ZERO,
         }
@@ -385,7 +478,7 @@ pub fn build<'s>(
             control.emulate(o.name, o.capacity * scale);
         }
     }
-    let k = spec.initial_parallelism.max(1);
+    let k = &spec.initial;
     let cost = spec.native_cost;
     let src = demux(events);
     match q {
@@ -393,7 +486,7 @@ pub fn build<'s>(
             control,
             "pass",
             hash_bid,
-            k,
+            k.of("pass"),
             move |_t, _s: &mut (), bids, out| {
                 spend(cost, bids.len());
                 out.extend(bids.drain(..).map(Row::Bid));
@@ -403,7 +496,7 @@ pub fn build<'s>(
             control,
             "convert",
             hash_bid,
-            k,
+            k.of("convert"),
             move |_t, _s: &mut (), bids, out| {
                 spend(cost, bids.len());
                 out.extend(bids.drain(..).map(|mut b| {
@@ -416,7 +509,7 @@ pub fn build<'s>(
             control,
             "select",
             hash_bid,
-            k,
+            k.of("select"),
             move |_t, _s: &mut (), bids, out| {
                 spend(cost, bids.len());
                 out.extend(
@@ -436,7 +529,7 @@ pub fn build<'s>(
                 control,
                 "average",
                 |w: &Winning| w.category,
-                k,
+                k.of("average"),
                 move |_t, sums: &mut BTreeMap<u64, (u64, u64)>, wins, out| {
                     spend(cost, wins.len());
                     let mut touched = BTreeSet::new();
@@ -463,7 +556,7 @@ pub fn build<'s>(
                 control,
                 "average",
                 |w: &Winning| w.seller,
-                k,
+                k.of("average"),
                 move |_t, last: &mut BTreeMap<u64, VecDeque<u64>>, wins, out| {
                     spend(cost, wins.len());
                     wins.sort_by_key(|w| w.auction);
@@ -508,14 +601,14 @@ struct SellerAuctions {
 fn q3<'s>(
     src: Sources<'s>,
     control: &Control<'s, u64>,
-    k: usize,
+    k: &Initial,
     cost: Duration,
 ) -> StreamVec<'s, u64, Row> {
     let auctions = src.auctions.tuned_unary_state(
         control,
         "auctions",
         |a: &Auction| a.id,
-        k,
+        k.of("auctions"),
         move |_t, _s: &mut (), auctions, out| {
             spend(cost, auctions.len());
             out.extend(auctions.drain(..).filter(|a| a.category == Q3_CATEGORY));
@@ -525,7 +618,7 @@ fn q3<'s>(
         control,
         "persons",
         |p: &Person| p.id,
-        k,
+        k.of("persons"),
         move |_t, _s: &mut (), persons, out| {
             spend(cost, persons.len());
             out.extend(
@@ -552,7 +645,7 @@ fn q3<'s>(
         "join",
         |s: &SellerAuctions| s.seller,
         |p: &Person| p.id,
-        k,
+        k.of("join"),
         move |_t, st: &mut LocalItems, auctions, persons, out| {
             spend(cost, auctions.len() + persons.len());
             // People first, so that a person and an auction of the same epoch meet once.
@@ -610,7 +703,7 @@ pub fn bid_counts(a: &Auction, b: &Bid) -> bool {
 fn winning_bids<'s>(
     src: Sources<'s>,
     control: &Control<'s, u64>,
-    k: usize,
+    k: &Initial,
     cost: Duration,
 ) -> StreamVec<'s, u64, Winning> {
     src.auctions.tuned_binary_timed(
@@ -619,7 +712,7 @@ fn winning_bids<'s>(
         "winning",
         |a: &Auction| a.id,
         |b: &Bid| b.auction,
-        k,
+        k.of("winning"),
         move |t, open: &mut BTreeMap<u64, OpenAuction>, auctions, bids, out, wake| {
             spend(cost, auctions.len() + bids.len());
             // Auctions closing now: every bid of their lifetime has been seen.
@@ -692,7 +785,7 @@ const SLICES_PER_WINDOW: u64 = Q5_WINDOW_MS / Q5_SLIDE_MS;
 fn q5<'s>(
     src: Sources<'s>,
     control: &Control<'s, u64>,
-    k: usize,
+    k: &Initial,
     cost: Duration,
 ) -> StreamVec<'s, u64, Row> {
     let partial_counts = combine_local(
@@ -710,7 +803,7 @@ fn q5<'s>(
         control,
         "count",
         |c: &SliceCount| c.auction,
-        k,
+        k.of("count"),
         move |t, st: &mut SliceCounts, counts, out, wake| {
             spend(cost, counts.len());
             if t % SLIDE_EPOCHS == 0 {
@@ -756,7 +849,7 @@ fn q5<'s>(
         control,
         "hottest",
         |top: &LocalTop| top.window_end,
-        k,
+        k.of("hottest"),
         move |_t, _s: &mut (), tops, out| {
             spend(cost, tops.len());
             let mut best: BTreeMap<u64, (u64, BTreeSet<u64>)> = BTreeMap::new();
@@ -796,14 +889,14 @@ type WindowMaxima = BTreeMap<u64, (u64, Vec<(u64, u64)>)>;
 fn q7<'s>(
     src: Sources<'s>,
     control: &Control<'s, u64>,
-    k: usize,
+    k: &Initial,
     cost: Duration,
 ) -> StreamVec<'s, u64, Row> {
     let partial = src.bids.tuned_unary_timed(
         control,
         "partial",
         hash_bid,
-        k,
+        k.of("partial"),
         move |t, windows: &mut WindowMaxima, bids, out, wake| {
             spend(cost, bids.len());
             // Windows that ended: emit this bin's maximum.
@@ -834,7 +927,7 @@ fn q7<'s>(
         control,
         "final",
         |m: &WindowMax| m.window_end,
-        k,
+        k.of("final"),
         move |_t, _s: &mut (), maxima, out| {
             spend(cost, maxima.len());
             let mut best: BTreeMap<u64, (u64, BTreeSet<(u64, u64)>)> = BTreeMap::new();
@@ -870,7 +963,7 @@ struct NewUsers {
 fn q8<'s>(
     src: Sources<'s>,
     control: &Control<'s, u64>,
-    k: usize,
+    k: &Initial,
     cost: Duration,
 ) -> StreamVec<'s, u64, Row> {
     // The join needs only whether a person sold in a window: one auction per seller, window,
@@ -888,7 +981,7 @@ fn q8<'s>(
         "join",
         |p: &Person| p.id,
         |a: &Auction| a.seller,
-        k,
+        k.of("join"),
         move |t, st: &mut NewUsers, persons, auctions, out, wake| {
             spend(cost, persons.len() + auctions.len());
             let open_from = t * EPOCH_MS / TUMBLE_MS;

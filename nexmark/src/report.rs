@@ -178,6 +178,20 @@ fn slo_violated(lag: f64, prev_lags: [f64; 2], slo_ms: f64) -> bool {
     lag > slo_ms || (growing && lag > prev_lags[1] + 2.0 * SLO_GROWTH_MS_PER_WINDOW)
 }
 
+/// Windows of `r` from index `from` on that violate the SLO (the lags before `from` still
+/// count as history).
+pub fn slo_violation_windows(r: &RunRecord, slo_ms: f64, from: usize) -> Vec<usize> {
+    let mut prev_lags = [0.0f64; 2];
+    let mut out = Vec::new();
+    for (i, w) in r.windows.iter().enumerate() {
+        if i >= from && slo_violated(w.lag_ms, prev_lags, slo_ms) {
+            out.push(i);
+        }
+        prev_lags = [w.lag_ms, prev_lags[0]];
+    }
+    out
+}
+
 /// The clairvoyant reference's reconfigurations over the whole run, from the run's initial
 /// setting (None without an oracle for every operator in every window).
 fn clairvoyant_reconfigs(cfg: &RunConfig, r: &RunRecord) -> Option<u64> {
@@ -186,8 +200,8 @@ fn clairvoyant_reconfigs(cfg: &RunConfig, r: &RunRecord) -> Option<u64> {
         .iter()
         .map(|w| w.ops.iter().map(|o| o.oracle.map(|p| p as u32)).collect())
         .collect();
-    let ops = r.windows.first().map_or(0, |w| w.ops.len());
-    let initial = vec![cfg.start_parallelism() as u32; ops];
+    let start = cfg.start();
+    let initial: Vec<u32> = r.operators.iter().map(|op| start.of(op) as u32).collect();
     clairvoyant::fewest_reconfigs(&oracle?, &initial, CLAIRVOYANT_HEADROOM)
 }
 

@@ -52,6 +52,30 @@ fn bad_arguments_are_refused_clearly() {
         (vec!["showcase", "--policies", "ds2"], "does not apply"),
         // The showcase runs on 8 workers unless told otherwise.
         (vec!["showcase", "--initial", "9"], "more than --workers 8"),
+        (
+            vec!["showcase", "--initial", "convert=2"],
+            "operator 'convert'",
+        ),
+        (
+            vec!["run", "--query", "q3", "--initial", "4,jion=2"],
+            "q3 has no tuned operator 'jion' (it has auctions, persons, join)",
+        ),
+        (vec!["run", "--initial", "count=0"], "starts at 1"),
+        (vec!["run", "--initial", "=3"], "names no operator"),
+        (
+            vec!["run", "--initial", "count=x"],
+            "'x' is not a parallelism",
+        ),
+        (
+            vec!["run", "--workers", "4", "--initial", "count=5"],
+            "--initial 5 is more than --workers 4",
+        ),
+        (vec!["run", "--factors", "1,2"], "is an option of feasible"),
+        (vec!["feasible", "--policy", "ds2"], "does not apply"),
+        (vec!["feasible", "--schedule", "constant"], "does not apply"),
+        (vec!["feasible", "--factors", "1,0"], "outside (0, 100]"),
+        (vec!["feasible", "--factors", ","], "no factor given"),
+        (vec!["feasible", "--max-runs", "0"], "outside 1..=100"),
     ];
     for (args, needle) in cases {
         let out = nexmark().args(&args).output().unwrap();
@@ -178,6 +202,98 @@ fn an_emulated_run_writes_csv_json_and_plot() {
     let png = std::fs::read(dir.join("q1.png")).unwrap();
     assert_eq!(&png[1..4], b"PNG");
     assert!(stdout.contains("plot:"), "{stdout}");
+}
+
+/// Every tuned operator starts where `--initial` puts it: one for all, exceptions by name.
+#[test]
+fn the_initial_setting_is_per_operator() {
+    let dir = scratch("initial");
+    let out = nexmark()
+        .args([
+            "run",
+            "--query",
+            "q3",
+            "--emulate",
+            "--quiet",
+            "--policy",
+            "static",
+        ])
+        .args([
+            "--workers",
+            "4",
+            "--seconds",
+            "4",
+            "--initial",
+            "3,join=1,persons=2",
+        ])
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = std::fs::read_to_string(dir.join("q3-static.windows.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    for row in csv.lines().skip(1) {
+        let cells: Vec<&str> = row.split(',').collect();
+        let p = |op: &str| cells[col(&format!("{op}.p"))];
+        assert_eq!(
+            (p("auctions"), p("persons"), p("join")),
+            ("3", "2", "1"),
+            "{row}"
+        );
+        assert_eq!(cells[col("parallelism_sum")], "6", "{row}");
+    }
+}
+
+/// The feasibility search runs the query for real: a probe at full parallelism, then from
+/// the oracle up until a run keeps the SLO; its table, JSON and every run's windows agree.
+#[test]
+fn the_feasibility_search_ends_at_a_clean_configuration() {
+    let dir = scratch("feasible");
+    let out = nexmark()
+        .args([
+            "feasible",
+            "--query",
+            "q1",
+            "--workers",
+            "4",
+            "--rate",
+            "3000",
+        ])
+        .args(["--seconds", "10", "--factors", "1", "--max-runs", "4"])
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    // Q1's converter serves 1,500 records/s an instance: 3,000 bids/s (46/50 of the events)
+    // need 2 instances at the oracle.
+    let json = std::fs::read_to_string(dir.join("feasible.json")).unwrap();
+    assert!(json.contains("\"oracle_sum\": 2"), "{json}");
+    let config: usize = json
+        .split("\"config\": {\"convert\": ")
+        .nth(1)
+        .and_then(|r| r.split('}').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no clean configuration: {json}\n{stderr}"));
+    assert!((2..=4).contains(&config), "{json}");
+    let row = stdout.lines().find(|l| l.starts_with("q1")).unwrap();
+    assert!(row.contains(&format!("convert={config}")), "{stdout}");
+    // The probe and one file per trial, and the progress says how each ended.
+    assert!(dir.join("q1-x1-probe.windows.csv").exists());
+    let trials = json.matches("slo_violation_windows").count();
+    assert!(dir.join(format!("q1-x1-run{trials}.windows.csv")).exists());
+    assert!(
+        stderr.contains(&format!("[q1 x1] convert={config}: 0 SLO window(s); clean")),
+        "{stderr}"
+    );
 }
 
 /// The main job's showcase runs its nine jobs at once and keeps every one's window CSV and

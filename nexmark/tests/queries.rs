@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use nexmark::event::Event;
 use nexmark::generator::{Generator, GeneratorConfig};
-use nexmark::queries::{build, BuildSpec, Query, Row, ALL_QUERIES};
+use nexmark::queries::{build, BuildSpec, Initial, Query, Row, ALL_QUERIES};
 use nexmark::reference;
 use nexmark::schedule::{EventClock, Schedule};
 use streamtune_shim::tuned::{Control, Rescale};
@@ -51,7 +51,7 @@ fn run(q: Query, workers: usize, rescales: &[(u64, usize)]) -> Vec<(u64, Row)> {
         let probe = ProbeHandle::new();
         let sink = Arc::clone(&sink);
         let spec = BuildSpec {
-            initial_parallelism: 2,
+            initial: Initial::uniform(2),
             ..Default::default()
         };
         let mut control = worker.dataflow(|scope| {

@@ -7,9 +7,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use nexmark::feasible::{self, Feasible, Search, Trial};
 use nexmark::harness::{self, DecisionRecord, ProgressFn, RunConfig, RunRecord, WindowRecord};
 use nexmark::plot;
-use nexmark::queries::{Query, ALL_QUERIES};
+use nexmark::queries::{Initial, Query, ALL_QUERIES};
 use nexmark::report::{self, Summary};
 use nexmark::schedule::Schedule;
 
@@ -33,6 +34,8 @@ commands:
   compare    one query under several policies on identical runs: a table, plots, JSON
   showcase   the main job: Q3, Q5 and Q8 under a rate step, streamtune against DS2 and the
              Flink autoscaler, with the shipped default model, the nine jobs at once
+  feasible   the least static configuration of a query that keeps its SLO at constant
+             rates, by running it: the reference for Σp beside the oracle (no headroom)
   queries    list the queries
 
 run and compare options:
@@ -48,7 +51,8 @@ run and compare options:
   --rate R             base source rate, events/s (default 4000)
   --seconds S          run length (default 90)
   --window-ms MS       metrics window (default 1000)
-  --initial P          parallelism of every tuned operator at the start (default 1)
+  --initial P|OP=P,..  parallelism of the tuned operators at the start: P for all, OP=P
+                       for one (`nexmark queries` names them), e.g. 4,join=2 (default 1)
   --cost-us US         native mode: CPU time per record in every tuned operator (default 20)
   --slo-ms MS          latency bound (default 1000)
   --opt [P:]NAME=VALUE a policy option (repeatable); with P: only for policy P,
@@ -66,6 +70,16 @@ showcase takes --schedule, --workers (default 8), --emulate=SCALE (always emulat
 --rate, --seconds (default 60), --window-ms, --initial, --slo-ms, --opt, --seed, --model,
 --endpoint, --out (default runs/showcase), --json, --sequential and --quiet.
 
+feasible runs the query under the static policy at constant rates, emulated: a probe at
+full parallelism for the oracle, then from every operator's mean oracle rounded down it
+raises, one instance a run, the operator whose queue held the most seconds of input over
+the windows that violated the SLO, until a run has none after its first 5 windows. It takes
+--query, --factors F1,F2,.. (of --rate, default 1,1.6,0.8: the steps schedule's), --rate
+(default 7200), --workers (default 16), --emulate=SCALE, --seconds per run (default 60),
+--max-runs per factor (default 10), --window-ms, --slo-ms, --seed, --endpoint, --out
+(default runs/feasible-<query>), --json, --sequential (factors one after the other; default
+at once) and --quiet. One run per configuration: a clean run may be a lucky one.
+
 The plugin is loaded from $STREAMTUNE_PLUGIN or the CMake build (build/libstreamtune.so);
 the streamtune policy uses --model, else $STREAMTUNE_MODEL, else the shipped default model,
 which the plugin looks for beside itself (<dir>/../plugin/models/default.stnm): a copy of
@@ -77,9 +91,30 @@ the plugin kept elsewhere needs --model or $STREAMTUNE_MODEL, or its decisions s
 /// so that the oracle is known, on 8 workers for a minute.
 const SHOWCASE_WORKERS: usize = 8;
 const SHOWCASE_SECONDS: f64 = 60.0;
+const SHOWCASE_QUERIES: [Query; 3] = [Query::Q3, Query::Q5, Query::Q8];
 
 /// Options the showcase fixes itself (its queries, policies and mode) or has no use for.
 const NOT_FOR_SHOWCASE: [&str; 4] = ["--query", "--policy", "--policies", "--cost-us"];
+
+/// `nexmark feasible`'s own defaults: the comparison's setting (scripts/compare-nexmark.sh).
+const FEASIBLE_WORKERS: usize = 16;
+const FEASIBLE_RATE: f64 = 7200.0;
+const FEASIBLE_SECONDS: f64 = 60.0;
+/// Windows at the start of a feasibility run that are not judged.
+const FEASIBLE_SKIP: usize = 5;
+
+/// Options the feasibility search fixes itself (policy, schedule, mode, configuration).
+const NOT_FOR_FEASIBLE: [&str; 7] = [
+    "--policy",
+    "--policies",
+    "--schedule",
+    "--initial",
+    "--cost-us",
+    "--opt",
+    "--model",
+];
+/// Options only the feasibility search takes.
+const ONLY_FEASIBLE: [&str; 2] = ["--factors", "--max-runs"];
 
 #[derive(Clone, Debug)]
 struct Options {
@@ -92,7 +127,7 @@ struct Options {
     rate: f64,
     seconds: f64,
     window_ms: u64,
-    initial: usize,
+    initial: Initial,
     cost_us: u64,
     slo_ms: f64,
     opts: Vec<(String, f64)>,
@@ -103,6 +138,9 @@ struct Options {
     json: Option<PathBuf>,
     sequential: bool,
     quiet: bool,
+    /// feasible: factors of --rate, and runs per factor at most.
+    factors: Vec<f64>,
+    max_runs: usize,
 }
 
 fn parse_num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
@@ -112,13 +150,14 @@ fn parse_num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let command = args.first().cloned().ok_or("missing command")?;
-    if !["run", "compare", "showcase", "queries"].contains(&command.as_str()) {
+    if !["run", "compare", "showcase", "feasible", "queries"].contains(&command.as_str()) {
         if command == "-h" || command == "--help" || command == "help" {
             return Err(String::new());
         }
         return Err(format!("unknown command '{command}'"));
     }
     let showcase = command == "showcase";
+    let feasible = command == "feasible";
     let mut o = Options {
         command: command.clone(),
         query: Query::Q5,
@@ -128,12 +167,24 @@ fn parse(args: &[String]) -> Result<Options, String> {
         } else {
             POLICIES[..5].iter().map(|s| s.to_string()).collect()
         },
-        workers: if showcase { SHOWCASE_WORKERS } else { 2 },
-        emulate: showcase.then_some(1.0),
-        rate: 4000.0,
-        seconds: if showcase { SHOWCASE_SECONDS } else { 90.0 },
+        workers: if showcase {
+            SHOWCASE_WORKERS
+        } else if feasible {
+            FEASIBLE_WORKERS
+        } else {
+            2
+        },
+        emulate: (showcase || feasible).then_some(1.0),
+        rate: if feasible { FEASIBLE_RATE } else { 4000.0 },
+        seconds: if showcase {
+            SHOWCASE_SECONDS
+        } else if feasible {
+            FEASIBLE_SECONDS
+        } else {
+            90.0
+        },
         window_ms: 1000,
-        initial: 1,
+        initial: Initial::uniform(1),
         cost_us: 20,
         slo_ms: 1000.0,
         opts: Vec::new(),
@@ -144,6 +195,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
         json: None,
         sequential: false,
         quiet: false,
+        factors: vec![1.0, 1.6, 0.8],
+        max_runs: 10,
     };
     let mut it = args[1..].iter();
     while let Some(arg) = it.next() {
@@ -163,8 +216,38 @@ fn parse(args: &[String]) -> Result<Options, String> {
                  streamtune, DS2 and the Flink autoscaler, emulated; use run or compare)"
             ));
         }
+        if feasible && NOT_FOR_FEASIBLE.contains(&flag.as_str()) {
+            return Err(format!(
+                "feasible: {flag} does not apply (the search runs the static policy at \
+                 constant rates, emulated, and chooses the configurations itself)"
+            ));
+        }
+        if !feasible && ONLY_FEASIBLE.contains(&flag.as_str()) {
+            return Err(format!("{command}: {flag} is an option of feasible"));
+        }
         match flag.as_str() {
             "-h" | "--help" => return Err(String::new()),
+            "--factors" => {
+                let v = value()?;
+                let mut factors = Vec::new();
+                for f in v.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+                    let x: f64 = parse_num(&flag, f)?;
+                    if !(x.is_finite() && x > 0.0 && x <= 100.0) {
+                        return Err(format!("--factors: {f} is outside (0, 100]"));
+                    }
+                    factors.push(x);
+                }
+                if factors.is_empty() {
+                    return Err("--factors: no factor given".into());
+                }
+                o.factors = factors;
+            }
+            "--max-runs" => {
+                o.max_runs = parse_num(&flag, &value()?)?;
+                if !(1..=100).contains(&o.max_runs) {
+                    return Err(format!("--max-runs: {} is outside 1..=100", o.max_runs));
+                }
+            }
             "--query" => o.query = value()?.parse()?,
             "--schedule" => o.schedule = Schedule::parse(&value()?)?,
             "--policy" | "--policies" => {
@@ -227,12 +310,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
                     ));
                 }
             }
-            "--initial" => {
-                o.initial = parse_num(&flag, &value()?)?;
-                if o.initial == 0 {
-                    return Err("--initial: parallelism starts at 1".into());
-                }
-            }
+            "--initial" => o.initial = value()?.parse()?,
             "--cost-us" => {
                 o.cost_us = parse_num(&flag, &value()?)?;
                 if o.cost_us > 100_000 {
@@ -273,10 +351,22 @@ fn parse(args: &[String]) -> Result<Options, String> {
             other => return Err(format!("unknown option '{other}'")),
         }
     }
-    if o.initial > o.workers {
+    if !showcase {
+        o.initial.check_names(o.query)?;
+    } else if let Some((name, _)) = o.initial.named.iter().find(|(name, _)| {
+        !SHOWCASE_QUERIES
+            .iter()
+            .any(|q| q.operators().iter().any(|op| op.name == name))
+    }) {
+        return Err(format!(
+            "--initial: none of the showcase's queries has a tuned operator '{name}'"
+        ));
+    }
+    if o.initial.max() > o.workers {
         return Err(format!(
             "--initial {} is more than --workers {}",
-            o.initial, o.workers
+            o.initial.max(),
+            o.workers
         ));
     }
     Ok(o)
@@ -319,7 +409,7 @@ fn run_config(o: &Options, query: Query, policy: &str, out: &Path) -> RunConfig 
         rate: o.rate,
         seconds: o.seconds,
         window: Duration::from_millis(o.window_ms),
-        initial_parallelism: o.initial,
+        initial: o.initial.clone(),
         native_cost: if o.emulate.is_some() {
             Duration::ZERO
         } else {
@@ -553,7 +643,7 @@ fn cmd_showcase(o: &Options) -> Result<(), String> {
     std::fs::create_dir_all(&out).map_err(|e| format!("creating {}: {e}", out.display()))?;
     let mut o = o.clone();
     o.policies = vec!["streamtune".into(), "ds2".into(), "flink-autoscaler".into()];
-    let queries = [Query::Q3, Query::Q5, Query::Q8];
+    let queries = SHOWCASE_QUERIES;
     eprintln!(
         "showcase: {} under {}, {} workers, emulated capacity, {:.0} s, policies {}: {} jobs \
          {}; output in {}",
@@ -612,6 +702,246 @@ fn cmd_showcase(o: &Options) -> Result<(), String> {
     Ok(())
 }
 
+/// One factor's search, with what it needs to be reported.
+struct FeasibleRow {
+    factor: f64,
+    rate: f64,
+    result: Feasible,
+}
+
+/// `op=p,...` for a configuration of `q`'s tuned operators.
+fn config_text(q: Query, config: &[usize]) -> String {
+    q.operators()
+        .iter()
+        .zip(config)
+        .map(|(op, p)| format!("{}={p}", op.name))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn feasible_search(o: &Options, factor: f64, out: &Path) -> Result<FeasibleRow, String> {
+    let q = o.query;
+    let mut cfg = run_config(o, q, "static", out);
+    cfg.schedule = Schedule::Constant;
+    cfg.rate = o.rate * factor;
+    cfg.history = out.join(format!("{q}-x{factor}.history.sqlite"));
+    cfg.job = format!("nexmark-{q}-feasible-x{factor}");
+    let bounds = Search {
+        skip: FEASIBLE_SKIP,
+        max_runs: o.max_runs,
+        workers: o.workers,
+        slo_ms: o.slo_ms,
+    };
+    let mut run_index = 0;
+    let run = |config: &[usize]| -> Result<RunRecord, String> {
+        cfg.initial = Initial {
+            all: 1,
+            named: q
+                .operators()
+                .iter()
+                .zip(config)
+                .map(|(op, &p)| (op.name.to_string(), p))
+                .collect(),
+        };
+        let _ = std::fs::remove_file(&cfg.history);
+        let record = harness::run(&cfg, None)?;
+        let name = if run_index == 0 {
+            "probe".to_string()
+        } else {
+            format!("run{run_index}")
+        };
+        write(
+            &out.join(format!("{q}-x{factor}-{name}.windows.csv")),
+            &report::windows_csv(&record),
+        )?;
+        run_index += 1;
+        Ok(record)
+    };
+    let tell = |t: &Trial| {
+        if o.quiet {
+            return;
+        }
+        let next = match (t.violations, t.raised) {
+            (0, _) => "clean".to_string(),
+            (_, Some(op)) => format!("raising {}", q.operators()[op].name),
+            (_, None) => "nothing left to raise".to_string(),
+        };
+        eprintln!(
+            "[{q} x{factor}] {}: {} SLO window(s); {next}",
+            config_text(q, &t.config),
+            t.violations
+        );
+    };
+    let result = feasible::search(q.operators().len(), &bounds, run, tell)?;
+    let _ = std::fs::remove_file(out.join(format!("{q}-x{factor}.history.sqlite")));
+    Ok(FeasibleRow {
+        factor,
+        rate: o.rate * factor,
+        result,
+    })
+}
+
+fn feasible_table(q: Query, rows: &[FeasibleRow]) -> String {
+    let mut t = format!(
+        "{:<5} {:>6} {:>8} {:>9} {:<28} {:>4} {:>7} {:>5}  less\n",
+        "query", "factor", "rate", "oracle Σ", "least clean static", "Σp", "Σp/orc", "runs"
+    );
+    for r in rows {
+        let f = &r.result;
+        let (config, sum, ratio) = match f.config() {
+            Some(c) => {
+                let sum: usize = c.iter().sum();
+                (
+                    config_text(q, c),
+                    sum.to_string(),
+                    format!("{:.2}", sum as f64 / f.oracle_sum()),
+                )
+            }
+            None => ("none found".to_string(), "-".into(), "-".into()),
+        };
+        let below = f.below().map_or("-".to_string(), |b| {
+            format!(
+                "{}: {} SLO windows",
+                config_text(q, &b.config),
+                b.violations
+            )
+        });
+        let _ = writeln!(
+            t,
+            "{:<5} {:>6.2} {:>8.0} {:>9.2} {:<28} {:>4} {:>7} {:>5}  {}",
+            q,
+            r.factor,
+            r.rate,
+            f.oracle_sum(),
+            config,
+            sum,
+            ratio,
+            f.trials.len() + 1,
+            below
+        );
+    }
+    t
+}
+
+fn feasible_json(o: &Options, rows: &[FeasibleRow]) -> String {
+    let q = o.query;
+    let ops = |config: &[usize]| -> String {
+        let fields: Vec<String> = q
+            .operators()
+            .iter()
+            .zip(config)
+            .map(|(op, p)| format!("\"{}\": {p}", op.name))
+            .collect();
+        format!("{{{}}}", fields.join(", "))
+    };
+    let per: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let f = &r.result;
+            let (config, sum, ratio) = match f.config() {
+                Some(c) => {
+                    let sum: usize = c.iter().sum();
+                    (
+                        ops(c),
+                        sum.to_string(),
+                        format!("{}", sum as f64 / f.oracle_sum()),
+                    )
+                }
+                None => ("null".into(), "null".into(), "null".into()),
+            };
+            let oracle: Vec<String> = f.oracle.iter().map(|x| format!("{x}")).collect();
+            let trials: Vec<String> = f
+                .trials
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{{\"config\": {}, \"slo_violation_windows\": {}}}",
+                        ops(&t.config),
+                        t.violations
+                    )
+                })
+                .collect();
+            format!(
+                "{{\"factor\": {}, \"rate\": {}, \"oracle\": [{}], \"oracle_sum\": {}, \
+                 \"config\": {config}, \"parallelism_sum\": {sum}, \"over_oracle\": {ratio}, \
+                 \"trials\": [{}]}}",
+                r.factor,
+                r.rate,
+                oracle.join(", "),
+                f.oracle_sum(),
+                trials.join(", ")
+            )
+        })
+        .collect();
+    format!(
+        "{{\"query\": \"{q}\", \"workers\": {}, \"seconds\": {}, \"skip_windows\": {FEASIBLE_SKIP}, \"slo_ms\": {}, \"seed\": {}, \"factors\": [{}]}}\n",
+        o.workers,
+        o.seconds,
+        o.slo_ms,
+        o.seed,
+        per.join(", ")
+    )
+}
+
+fn cmd_feasible(o: &Options) -> Result<(), String> {
+    let q = o.query;
+    let out = o
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("runs/feasible-{q}")));
+    std::fs::create_dir_all(&out).map_err(|e| format!("creating {}: {e}", out.display()))?;
+    let factors: Vec<String> = o.factors.iter().map(|f| format!("{f}")).collect();
+    eprintln!(
+        "feasible {q}: the least static configuration without SLO violation at {} x {:.0} \
+         events/s, {} workers, emulated, {:.0} s a run, at most {} runs a factor {}; output in {}",
+        factors.join(", "),
+        o.rate,
+        o.workers,
+        o.seconds,
+        o.max_runs + 1,
+        if o.sequential {
+            "one after the other"
+        } else {
+            "(factors at once)"
+        },
+        out.display()
+    );
+    let results: Vec<Result<FeasibleRow, String>> = if o.sequential || o.factors.len() == 1 {
+        o.factors
+            .iter()
+            .map(|&f| feasible_search(o, f, &out))
+            .collect()
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = o
+                .factors
+                .iter()
+                .map(|&f| {
+                    let out = &out;
+                    s.spawn(move || feasible_search(o, f, out))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err("a search panicked".into())))
+                .collect()
+        })
+    };
+    let rows = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let json = feasible_json(o, &rows);
+    write(&out.join("feasible.json"), &json)?;
+    if let Some(p) = &o.json {
+        write(p, &json)?;
+    }
+    print!("{}", feasible_table(q, &rows));
+    println!("summary: {}", out.join("feasible.json").display());
+    println!(
+        "windows: {}",
+        out.join(format!("{q}-x*-*.windows.csv")).display()
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let o = match parse(&args) {
@@ -650,6 +980,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         "showcase" => cmd_showcase(&o),
+        "feasible" => cmd_feasible(&o),
         _ => cmd_run_or_compare(&o),
     };
     match result {
