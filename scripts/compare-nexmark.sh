@@ -16,7 +16,9 @@
 # SKIP_HISTORIES=1 to reuse $OUT/hist, REPEATS (runs of every cell, default 1: identical
 # emulated runs differ with the machine's timing; with more, each repeat r writes
 # $OUT/SCHED-QN-rR/ and the final table gives medians and ranges), OPTS (policy options for
-# the comparisons, space-separated [POLICY:]NAME=VALUE, e.g. "streamtune:up_busy=0.97").
+# the comparisons, space-separated [POLICY:]NAME=VALUE, e.g. "streamtune:up_busy=0.97"),
+# FEASIBLE=1 to add the feasibility reference (`nexmark feasible` per query at the step
+# schedule's rates, about 5 minutes a query; $OUT/feasible/, a last column of the table).
 # RATE 7200, not 8000: at 8000 events/s Q1's and Q2's operator needs exactly 5, 8 and 4
 # instances at the three steps, each at 100 % load, where no backlog ever drains whatever
 # the policy; at 7200 they run at 90 %.
@@ -131,5 +133,27 @@ EOF
 		done
 	done
 done
+table_args=()
+if [[ "${FEASIBLE:-0}" == 1 ]]; then
+	factors=""
+	for sched in $SCHEDULES; do
+		if [[ "$sched" == steps:* ]]; then
+			factors=${sched#steps:}
+			factors=${factors%%@*}
+		fi
+	done
+	if [[ -z "$factors" ]]; then
+		echo "compare-nexmark.sh: FEASIBLE=1 needs a steps schedule in SCHEDULES" >&2
+		exit 2
+	fi
+	echo "== feasibility reference: least static configurations without SLO violation at $factors x $RATE"
+	mkdir -p "$OUT/feasible"
+	for q in $QUERIES; do
+		"$NEXMARK" feasible --query "$q" --factors "$factors" --rate "$RATE" --workers "$WORKERS" \
+			--quiet --out "$OUT/feasible/$q" --json "$OUT/feasible/$q.json" \
+			2>"$OUT/feasible/$q.log" | tee "$OUT/feasible/$q.table"
+	done
+	table_args+=(--feasible "$OUT/feasible")
+fi
 echo "== done: $OUT/comparison.tsv"
-python3 scripts/comparison-table.py "$OUT/comparison.tsv" | tee "$OUT/comparison.md"
+python3 scripts/comparison-table.py "$OUT/comparison.tsv" "${table_args[@]}" | tee "$OUT/comparison.md"

@@ -9,11 +9,16 @@ a run that never converged counts as above every converged one ("n/c" as the ran
 Where the TSV has the clairvoyant reference (clairvoyant_reconfigs_mean: the fewest
 reconfigurations per episode that keep Σp within 1.10 x the oracle's without going under it, on
 each run's own load), a last column gives its median over the cell's runs of every policy.
+With --feasible DIR (the output of `nexmark feasible` per query, DIR/qN.json), the step rows
+get one more: the least static configuration found without SLO violation at each step's
+rate, as the mean over the steps of its Σp / oracle, with each step's Σp in brackets.
 
-usage: comparison-table.py COMPARISON.TSV [--policies P1,P2,..]
+usage: comparison-table.py COMPARISON.TSV [--policies P1,P2,..] [--feasible DIR]
 """
 import csv
+import json
 import math
+import os
 import signal
 import statistics
 import sys
@@ -60,17 +65,41 @@ def clairvoyant_cell(runs):
     return reconfigs_figure(median(values))
 
 
+def feasible_cell(path):
+    """Mean Σp / oracle of the least clean static configurations, each step's Σp after it."""
+    try:
+        with open(path) as f:
+            steps = json.load(f)["factors"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "?"
+    ratios = [s.get("over_oracle") for s in steps]
+    if not steps or any(r is None for r in ratios):
+        return "none found"
+    sums = ", ".join(str(s["parallelism_sum"]) for s in steps)
+    return f"{statistics.mean(ratios):.2f} ({sums})"
+
+
 def main(argv):
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quiet when piped into head
     if len(argv) < 2 or argv[1] in ("-h", "--help"):
         print(__doc__.strip())
         return 0 if len(argv) >= 2 else 2
     policies = DEFAULT_POLICIES
-    if len(argv) == 4 and argv[2] == "--policies":
-        policies = [p for p in argv[3].split(",") if p]
-    elif len(argv) != 2:
-        print("comparison-table.py: unexpected arguments; see --help", file=sys.stderr)
-        return 2
+    feasible_dir = None
+    rest = argv[2:]
+    while rest:
+        if len(rest) >= 2 and rest[0] == "--policies":
+            policies = [p for p in rest[1].split(",") if p]
+        elif len(rest) >= 2 and rest[0] == "--feasible":
+            feasible_dir = rest[1]
+            if not os.path.isdir(feasible_dir):
+                print(f"comparison-table.py: --feasible {feasible_dir}: not a directory",
+                      file=sys.stderr)
+                return 2
+        else:
+            print("comparison-table.py: unexpected arguments; see --help", file=sys.stderr)
+            return 2
+        rest = rest[2:]
     try:
         with open(argv[1], newline="") as f:
             rows = list(csv.DictReader(f, delimiter="\t"))
@@ -90,6 +119,8 @@ def main(argv):
     repeats = max(int(r.get("repeat") or 1) for r in rows)
     clairvoyant = "clairvoyant_reconfigs_mean" in rows[0]
     columns = policies + (["clairvoyant"] if clairvoyant else [])
+    if feasible_dir:
+        columns.append("static, no SLO violation")
     print(f"| sched | query | {' | '.join(columns)} |")
     print("|---|---|" + "---|" * len(columns))
     for sched, query in cells:
@@ -97,9 +128,14 @@ def main(argv):
         texts = [cell([r for r in here if r["policy"] == p]) for p in policies]
         if clairvoyant:
             texts.append(clairvoyant_cell(here))
+        if feasible_dir:
+            texts.append(feasible_cell(os.path.join(feasible_dir, f"{query}.json"))
+                         if sched == "steps" else "")
         print(f"| {sched} | {query.upper()} | " + " | ".join(texts) + " |")
     if repeats > 1:
         print(f"\nMedians over {repeats} repeats; Σp / oracle's range in brackets.")
+    if feasible_dir:
+        print("\nLast column: `nexmark feasible` at each step's rate (one run a configuration).")
     return 0
 
 

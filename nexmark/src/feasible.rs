@@ -30,6 +30,9 @@ pub struct Search {
 pub struct Trial {
     pub config: Vec<usize>,
     pub violations: usize,
+    /// Σp over the oracle's Σ, averaged over the judged windows as the comparison averages
+    /// an episode's (None without an oracle in a window).
+    pub over_oracle: Option<f64>,
     /// The operator raised after it (None: clean, or nothing left to raise).
     pub raised: Option<usize>,
 }
@@ -57,6 +60,18 @@ impl Feasible {
     pub fn below(&self) -> Option<&Trial> {
         self.trials.iter().rev().find(|t| t.violations > 0)
     }
+}
+
+/// The mean over windows `skip..` of Σp / the oracle's Σ.
+fn over_oracle(r: &RunRecord, config: &[usize], skip: usize) -> Option<f64> {
+    let judged = r.windows.get(skip..).filter(|w| !w.is_empty())?;
+    let sum_p: usize = config.iter().sum();
+    let mut total = 0.0;
+    for w in judged {
+        let oracle: usize = w.ops.iter().map(|o| o.oracle).sum::<Option<usize>>()?;
+        total += sum_p as f64 / oracle.max(1) as f64;
+    }
+    Some(total / judged.len() as f64)
 }
 
 /// Mean oracle per operator over windows `skip..` (None if a window has no oracle: native
@@ -130,6 +145,7 @@ pub fn search(
             to_raise(&r, &violating, &config, s.workers)
         };
         let trial = Trial {
+            over_oracle: over_oracle(&r, &config, s.skip),
             config: config.clone(),
             violations: violating.len(),
             raised,
@@ -219,6 +235,7 @@ mod tests {
         let raised: Vec<Option<usize>> = f.trials.iter().map(|t| t.raised).collect();
         assert_eq!(raised, vec![Some(1), Some(0), Some(1), None]);
         assert_eq!(f.below().map(|t| t.config.clone()), Some(vec![3, 5]));
+        assert_eq!(f.trials[3].over_oracle, Some(9.0 / 6.0));
     }
 
     #[test]

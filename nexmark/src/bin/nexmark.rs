@@ -78,7 +78,8 @@ the windows that violated the SLO, until a run has none after its first 5 window
 (default 7200), --workers (default 16), --emulate=SCALE, --seconds per run (default 60),
 --max-runs per factor (default 10), --window-ms, --slo-ms, --seed, --endpoint, --out
 (default runs/feasible-<query>), --json, --sequential (factors one after the other; default
-at once) and --quiet. One run per configuration: a clean run may be a lucky one.
+at once) and --quiet (it prints a line a run all the same). One run per configuration: a
+clean run may be a lucky one.
 
 The plugin is loaded from $STREAMTUNE_PLUGIN or the CMake build (build/libstreamtune.so);
 the streamtune policy uses --model, else $STREAMTUNE_MODEL, else the shipped default model,
@@ -757,10 +758,9 @@ fn feasible_search(o: &Options, factor: f64, out: &Path) -> Result<FeasibleRow, 
         run_index += 1;
         Ok(record)
     };
+    // A line a run even with --quiet (which silences the per-window lines): the search is
+    // long work.
     let tell = |t: &Trial| {
-        if o.quiet {
-            return;
-        }
         let next = match (t.violations, t.raised) {
             (0, _) => "clean".to_string(),
             (_, Some(op)) => format!("raising {}", q.operators()[op].name),
@@ -788,15 +788,13 @@ fn feasible_table(q: Query, rows: &[FeasibleRow]) -> String {
     );
     for r in rows {
         let f = &r.result;
-        let (config, sum, ratio) = match f.config() {
-            Some(c) => {
-                let sum: usize = c.iter().sum();
-                (
-                    config_text(q, c),
-                    sum.to_string(),
-                    format!("{:.2}", sum as f64 / f.oracle_sum()),
-                )
-            }
+        let clean = f.found.map(|i| &f.trials[i]);
+        let (config, sum, ratio) = match clean {
+            Some(c) => (
+                config_text(q, &c.config),
+                c.config.iter().sum::<usize>().to_string(),
+                c.over_oracle.map_or("-".into(), |x| format!("{x:.2}")),
+            ),
             None => ("none found".to_string(), "-".into(), "-".into()),
         };
         let below = f.below().map_or("-".to_string(), |b| {
@@ -834,19 +832,18 @@ fn feasible_json(o: &Options, rows: &[FeasibleRow]) -> String {
             .collect();
         format!("{{{}}}", fields.join(", "))
     };
+    let ratio = |t: &Trial| t.over_oracle.map_or("null".into(), |x| format!("{x}"));
     let per: Vec<String> = rows
         .iter()
         .map(|r| {
             let f = &r.result;
-            let (config, sum, ratio) = match f.config() {
-                Some(c) => {
-                    let sum: usize = c.iter().sum();
-                    (
-                        ops(c),
-                        sum.to_string(),
-                        format!("{}", sum as f64 / f.oracle_sum()),
-                    )
-                }
+            let clean = f.found.map(|i| &f.trials[i]);
+            let (config, sum, over) = match clean {
+                Some(c) => (
+                    ops(&c.config),
+                    c.config.iter().sum::<usize>().to_string(),
+                    ratio(c),
+                ),
                 None => ("null".into(), "null".into(), "null".into()),
             };
             let oracle: Vec<String> = f.oracle.iter().map(|x| format!("{x}")).collect();
@@ -855,15 +852,16 @@ fn feasible_json(o: &Options, rows: &[FeasibleRow]) -> String {
                 .iter()
                 .map(|t| {
                     format!(
-                        "{{\"config\": {}, \"slo_violation_windows\": {}}}",
+                        "{{\"config\": {}, \"slo_violation_windows\": {}, \"over_oracle\": {}}}",
                         ops(&t.config),
-                        t.violations
+                        t.violations,
+                        ratio(t)
                     )
                 })
                 .collect();
             format!(
                 "{{\"factor\": {}, \"rate\": {}, \"oracle\": [{}], \"oracle_sum\": {}, \
-                 \"config\": {config}, \"parallelism_sum\": {sum}, \"over_oracle\": {ratio}, \
+                 \"config\": {config}, \"parallelism_sum\": {sum}, \"over_oracle\": {over}, \
                  \"trials\": [{}]}}",
                 r.factor,
                 r.rate,
