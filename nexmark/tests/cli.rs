@@ -76,6 +76,7 @@ fn bad_arguments_are_refused_clearly() {
         (vec!["feasible", "--factors", "1,0"], "outside (0, 100]"),
         (vec!["feasible", "--factors", ","], "no factor given"),
         (vec!["feasible", "--max-runs", "0"], "outside 1..=100"),
+        (vec!["feasible", "--seconds", "8"], "needs at least 10"),
     ];
     for (args, needle) in cases {
         let out = nexmark().args(&args).output().unwrap();

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nexmark::feasible::{self, Feasible, Search, Trial};
+use nexmark::feasible::{self, config_text, AtRate, RunSetting, Search, Trial, SKIP_WINDOWS};
 use nexmark::harness::{self, DecisionRecord, ProgressFn, RunConfig, RunRecord, WindowRecord};
 use nexmark::plot;
 use nexmark::queries::{Initial, Query, ALL_QUERIES};
@@ -72,10 +72,11 @@ showcase takes --schedule, --workers (default 8), --emulate=SCALE (always emulat
 
 feasible runs the query under the static policy at constant rates, emulated: a probe at
 full parallelism for the oracle, then from every operator's mean oracle rounded down it
-raises, one instance a run, the operator whose queue held the most seconds of input over
-the windows that violated the SLO, until a run has none after its first 5 windows. It takes
+raises, one instance a run, the busiest operator (its hottest instance's load over its
+capacity), until a run has no SLO violation after its first 5 windows. It takes
 --query, --factors F1,F2,.. (of --rate, default 1,1.6,0.8: the steps schedule's), --rate
-(default 7200), --workers (default 16), --emulate=SCALE, --seconds per run (default 60),
+(default 7200), --workers (default 16), --emulate=SCALE, --seconds per run (default 35: 30
+judged windows, an episode of the comparison's steps),
 --max-runs per factor (default 10), --window-ms, --slo-ms, --seed, --endpoint, --out
 (default runs/feasible-<query>), --json, --sequential (factors one after the other; default
 at once) and --quiet (it prints a line a run all the same). One run per configuration: a
@@ -100,9 +101,8 @@ const NOT_FOR_SHOWCASE: [&str; 4] = ["--query", "--policy", "--policies", "--cos
 /// `nexmark feasible`'s own defaults: the comparison's setting (scripts/compare-nexmark.sh).
 const FEASIBLE_WORKERS: usize = 16;
 const FEASIBLE_RATE: f64 = 7200.0;
-const FEASIBLE_SECONDS: f64 = 60.0;
-/// Windows at the start of a feasibility run that are not judged.
-const FEASIBLE_SKIP: usize = 5;
+/// An episode of the comparison's step schedule (90 s, three steps) after the skipped start.
+const FEASIBLE_SECONDS: f64 = 35.0;
 
 /// Options the feasibility search fixes itself (policy, schedule, mode, configuration).
 const NOT_FOR_FEASIBLE: [&str; 7] = [
@@ -361,6 +361,16 @@ fn parse(args: &[String]) -> Result<Options, String> {
     }) {
         return Err(format!(
             "--initial: none of the showcase's queries has a tuned operator '{name}'"
+        ));
+    }
+    let windows = o.seconds * 1000.0 / o.window_ms as f64;
+    if feasible && windows < (2 * SKIP_WINDOWS) as f64 {
+        return Err(format!(
+            "feasible: a run of {} s has {windows:.0} windows of {} ms; the search judges a \
+             run after its first {SKIP_WINDOWS}, and needs at least {}",
+            o.seconds,
+            o.window_ms,
+            2 * SKIP_WINDOWS
         ));
     }
     if o.initial.max() > o.workers {
@@ -703,24 +713,7 @@ fn cmd_showcase(o: &Options) -> Result<(), String> {
     Ok(())
 }
 
-/// One factor's search, with what it needs to be reported.
-struct FeasibleRow {
-    factor: f64,
-    rate: f64,
-    result: Feasible,
-}
-
-/// `op=p,...` for a configuration of `q`'s tuned operators.
-fn config_text(q: Query, config: &[usize]) -> String {
-    q.operators()
-        .iter()
-        .zip(config)
-        .map(|(op, p)| format!("{}={p}", op.name))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn feasible_search(o: &Options, factor: f64, out: &Path) -> Result<FeasibleRow, String> {
+fn feasible_search(o: &Options, factor: f64, out: &Path) -> Result<AtRate, String> {
     let q = o.query;
     let mut cfg = run_config(o, q, "static", out);
     cfg.schedule = Schedule::Constant;
@@ -728,10 +721,11 @@ fn feasible_search(o: &Options, factor: f64, out: &Path) -> Result<FeasibleRow, 
     cfg.history = out.join(format!("{q}-x{factor}.history.sqlite"));
     cfg.job = format!("nexmark-{q}-feasible-x{factor}");
     let bounds = Search {
-        skip: FEASIBLE_SKIP,
+        skip: SKIP_WINDOWS,
         max_runs: o.max_runs,
         workers: o.workers,
         slo_ms: o.slo_ms,
+        window_s: o.window_ms as f64 / 1000.0,
     };
     let mut run_index = 0;
     let run = |config: &[usize]| -> Result<RunRecord, String> {
@@ -774,111 +768,11 @@ fn feasible_search(o: &Options, factor: f64, out: &Path) -> Result<FeasibleRow, 
     };
     let result = feasible::search(q.operators().len(), &bounds, run, tell)?;
     let _ = std::fs::remove_file(out.join(format!("{q}-x{factor}.history.sqlite")));
-    Ok(FeasibleRow {
+    Ok(AtRate {
         factor,
         rate: o.rate * factor,
         result,
     })
-}
-
-fn feasible_table(q: Query, rows: &[FeasibleRow]) -> String {
-    let mut t = format!(
-        "{:<5} {:>6} {:>8} {:>9} {:<28} {:>4} {:>7} {:>5}  less\n",
-        "query", "factor", "rate", "oracle Σ", "least clean static", "Σp", "Σp/orc", "runs"
-    );
-    for r in rows {
-        let f = &r.result;
-        let clean = f.found.map(|i| &f.trials[i]);
-        let (config, sum, ratio) = match clean {
-            Some(c) => (
-                config_text(q, &c.config),
-                c.config.iter().sum::<usize>().to_string(),
-                c.over_oracle.map_or("-".into(), |x| format!("{x:.2}")),
-            ),
-            None => ("none found".to_string(), "-".into(), "-".into()),
-        };
-        let below = f.below().map_or("-".to_string(), |b| {
-            format!(
-                "{}: {} SLO windows",
-                config_text(q, &b.config),
-                b.violations
-            )
-        });
-        let _ = writeln!(
-            t,
-            "{:<5} {:>6.2} {:>8.0} {:>9.2} {:<28} {:>4} {:>7} {:>5}  {}",
-            q,
-            r.factor,
-            r.rate,
-            f.oracle_sum(),
-            config,
-            sum,
-            ratio,
-            f.trials.len() + 1,
-            below
-        );
-    }
-    t
-}
-
-fn feasible_json(o: &Options, rows: &[FeasibleRow]) -> String {
-    let q = o.query;
-    let ops = |config: &[usize]| -> String {
-        let fields: Vec<String> = q
-            .operators()
-            .iter()
-            .zip(config)
-            .map(|(op, p)| format!("\"{}\": {p}", op.name))
-            .collect();
-        format!("{{{}}}", fields.join(", "))
-    };
-    let ratio = |t: &Trial| t.over_oracle.map_or("null".into(), |x| format!("{x}"));
-    let per: Vec<String> = rows
-        .iter()
-        .map(|r| {
-            let f = &r.result;
-            let clean = f.found.map(|i| &f.trials[i]);
-            let (config, sum, over) = match clean {
-                Some(c) => (
-                    ops(&c.config),
-                    c.config.iter().sum::<usize>().to_string(),
-                    ratio(c),
-                ),
-                None => ("null".into(), "null".into(), "null".into()),
-            };
-            let oracle: Vec<String> = f.oracle.iter().map(|x| format!("{x}")).collect();
-            let trials: Vec<String> = f
-                .trials
-                .iter()
-                .map(|t| {
-                    format!(
-                        "{{\"config\": {}, \"slo_violation_windows\": {}, \"over_oracle\": {}}}",
-                        ops(&t.config),
-                        t.violations,
-                        ratio(t)
-                    )
-                })
-                .collect();
-            format!(
-                "{{\"factor\": {}, \"rate\": {}, \"oracle\": [{}], \"oracle_sum\": {}, \
-                 \"config\": {config}, \"parallelism_sum\": {sum}, \"over_oracle\": {over}, \
-                 \"trials\": [{}]}}",
-                r.factor,
-                r.rate,
-                oracle.join(", "),
-                f.oracle_sum(),
-                trials.join(", ")
-            )
-        })
-        .collect();
-    format!(
-        "{{\"query\": \"{q}\", \"workers\": {}, \"seconds\": {}, \"skip_windows\": {FEASIBLE_SKIP}, \"slo_ms\": {}, \"seed\": {}, \"factors\": [{}]}}\n",
-        o.workers,
-        o.seconds,
-        o.slo_ms,
-        o.seed,
-        per.join(", ")
-    )
 }
 
 fn cmd_feasible(o: &Options) -> Result<(), String> {
@@ -904,7 +798,7 @@ fn cmd_feasible(o: &Options) -> Result<(), String> {
         },
         out.display()
     );
-    let results: Vec<Result<FeasibleRow, String>> = if o.sequential || o.factors.len() == 1 {
+    let results: Vec<Result<AtRate, String>> = if o.sequential || o.factors.len() == 1 {
         o.factors
             .iter()
             .map(|&f| feasible_search(o, f, &out))
@@ -926,12 +820,18 @@ fn cmd_feasible(o: &Options) -> Result<(), String> {
         })
     };
     let rows = results.into_iter().collect::<Result<Vec<_>, _>>()?;
-    let json = feasible_json(o, &rows);
+    let setting = RunSetting {
+        workers: o.workers,
+        seconds: o.seconds,
+        slo_ms: o.slo_ms,
+        seed: o.seed,
+    };
+    let json = feasible::json(q, &setting, &rows);
     write(&out.join("feasible.json"), &json)?;
     if let Some(p) = &o.json {
         write(p, &json)?;
     }
-    print!("{}", feasible_table(q, &rows));
+    print!("{}", feasible::table(q, &rows));
     println!("summary: {}", out.join("feasible.json").display());
     println!(
         "windows: {}",
