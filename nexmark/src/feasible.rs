@@ -65,9 +65,9 @@ impl Feasible {
         self.oracle.iter().sum()
     }
 
-    /// The clean configuration.
-    pub fn config(&self) -> Option<&[usize]> {
-        self.found.map(|i| self.trials[i].config.as_slice())
+    /// The trial that kept the SLO.
+    pub fn clean(&self) -> Option<&Trial> {
+        self.found.map(|i| &self.trials[i])
     }
 
     /// The last trial that violated the SLO: the evidence that less does not do.
@@ -235,7 +235,7 @@ pub fn table(q: Query, rows: &[AtRate]) -> String {
     );
     for r in rows {
         let f = &r.result;
-        let clean = f.found.map(|i| &f.trials[i]);
+        let clean = f.clean();
         let (config, sum, ratio) = match clean {
             Some(c) => (
                 config_text(q, &c.config),
@@ -284,7 +284,7 @@ pub fn json(q: Query, setting: &RunSetting, rows: &[AtRate]) -> String {
         .iter()
         .map(|r| {
             let f = &r.result;
-            let clean = f.found.map(|i| &f.trials[i]);
+            let clean = f.clean();
             let (config, sum, over) = match clean {
                 Some(c) => (
                     ops(&c.config),
@@ -413,7 +413,7 @@ mod tests {
         assert_eq!(f.oracle, vec![2.0, 4.0]);
         // From the oracle: b is the busier (its hottest instance at 1.88 x its capacity, a's
         // at 1.78); then a (1.78 against 1.30); then b.
-        assert_eq!(f.config(), Some(&[3, 6][..]));
+        assert_eq!(f.clean().map(|t| t.config.clone()), Some(vec![3, 6]));
         let configs: Vec<Vec<usize>> = f.trials.iter().map(|t| t.config.clone()).collect();
         assert_eq!(
             configs,
@@ -430,7 +430,7 @@ mod tests {
         let f = search(2, &bounds(1), |c| Ok(job(c, &[3, 5], &[2, 4])), |_| {}).unwrap();
         assert_eq!(f.found, None);
         assert_eq!(f.trials.len(), 1);
-        assert!(f.config().is_none());
+        assert!(f.clean().is_none());
     }
 
     #[test]

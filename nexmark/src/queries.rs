@@ -262,11 +262,6 @@ impl Initial {
         named.map_or(self.all, |&(_, p)| p).max(1)
     }
 
-    /// Every tuned operator's of query `q`, in its dataflow order.
-    pub fn of_query(&self, q: Query) -> Vec<usize> {
-        q.operators().iter().map(|o| self.of(o.name)).collect()
-    }
-
     /// The largest parallelism it names.
     pub fn max(&self) -> usize {
         self.named
