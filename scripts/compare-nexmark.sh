@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The policy comparison of the Nexmark issue, end to end (about 45 minutes on 2 cores):
+# The policy comparison of the Nexmark issue, end to end (about 25 minutes on 2 cores;
+# REPEATS=3, about 55):
 #  1. training histories from Timely: every query Q0-Q8 run once under the `explore` policy
 #     (random configurations around the bottleneck boundary), plus simulated random DAGs;
 #  2. one model per tuned query, pre-trained leave-one-query-out (that query's history left
@@ -7,8 +8,9 @@
 #  3. `nexmark compare` of every policy on Q1, Q2, Q3, Q5 and Q8, 16 workers, emulated
 #     capacities, under a step and a sine schedule, streamtune served by its held-out model.
 # Output: $OUT/{hist,models,steps-qN,sine-qN}/ (tables, summary JSON, plots),
-# $OUT/comparison.tsv (one row per query, schedule and policy) and $OUT/libstreamtune.so (the
-# plugin every run loaded).
+# $OUT/comparison.tsv (one row per query, schedule, policy and repeat; scripts/comparison-rows.py),
+# $OUT/libstreamtune.so (the plugin every run loaded) and $OUT/comparison.md: the table of
+# scripts/comparison-table.py and the issue's targets for streamtune judged cell by cell.
 # Environment: OUT (default runs/comparison), RATE (base events/s, default 7200), RUN_SECONDS
 # (per run, default 90), WORKERS (default 16), QUERIES (default "q1 q2 q3 q5 q8"),
 # SCHEDULES (default "steps:1,1.6,0.8 sine:0.4@60"), INITIAL (every tuned operator's
@@ -102,8 +104,7 @@ for opt in ${OPTS:-}; do
 done
 
 echo "== comparisons"
-printf 'schedule\tquery\tpolicy\trepeat\treconfigs_mean\tclairvoyant_reconfigs_mean\tparallelism_sum_after_convergence\tparallelism_over_oracle\tslo_violation_windows_after_convergence\tslo_violation_windows\tlatency_p99_ms\n' \
-	>"$OUT/comparison.tsv"
+: >"$OUT/comparison.tsv"
 for repeat in $(seq 1 "$REPEATS"); do
 	for sched in $SCHEDULES; do
 		name=${sched%%:*}
@@ -117,23 +118,14 @@ for repeat in $(seq 1 "$REPEATS"); do
 				--initial "$INITIAL" --model "$OUT/models/no-$q.stnm" "${opt_args[@]}" --quiet \
 				--out "$dir" --json "$dir.json" \
 				2>"$dir.log" | tee "$dir.table"
-			python3 - "$dir.json" "$name" "$q" "$repeat" >>"$OUT/comparison.tsv" <<'EOF'
-import json, sys
-runs = json.load(open(sys.argv[1]))
-rows = runs["policies"] if isinstance(runs, dict) and "policies" in runs else runs
-for r in (rows.values() if isinstance(rows, dict) else rows):
-    def f(k):
-        v = r.get(k)
-        return "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
-    print("\t".join([sys.argv[2], sys.argv[3], r["policy"], sys.argv[4]] + [f(k) for k in (
-        "reconfigs_mean", "clairvoyant_reconfigs_mean", "parallelism_sum_after_convergence",
-        "parallelism_over_oracle", "slo_violation_windows_after_convergence",
-        "slo_violation_windows", "latency_p99_ms")]))
-EOF
+			header=()
+			[[ -s "$OUT/comparison.tsv" ]] || header=(--header)
+			python3 scripts/comparison-rows.py "$dir.json" "$name" "$q" "$repeat" "${header[@]}" \
+				>>"$OUT/comparison.tsv"
 		done
 	done
 done
-table_args=()
+table_args=(--targets)
 if [[ "${FEASIBLE:-0}" == 1 ]]; then
 	factors=""
 	for sched in $SCHEDULES; do

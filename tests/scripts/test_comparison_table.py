@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """scripts/comparison-table.py on a small comparison.tsv: medians per cell, the clairvoyant
-column, and the feasibility column from `nexmark feasible`'s JSON (step rows only)."""
+column, the feasibility column from `nexmark feasible`'s JSON (step rows only), and the table
+of the issue's targets (--targets)."""
 import json
 import os
 import subprocess
@@ -8,15 +9,19 @@ import sys
 import tempfile
 import unittest
 
-SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
-                      "comparison-table.py")
+SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts")
+SCRIPT = os.path.join(SCRIPTS, "comparison-table.py")
+ROWS = os.path.join(SCRIPTS, "comparison-rows.py")
 HEADER = ("schedule\tquery\tpolicy\trepeat\treconfigs_mean\tclairvoyant_reconfigs_mean\t"
           "parallelism_sum_after_convergence\tparallelism_over_oracle\t"
-          "slo_violation_windows_after_convergence\tslo_violation_windows\tlatency_p99_ms\n")
+          "slo_violation_windows_after_convergence\tslo_violation_windows\tlatency_p99_ms\t"
+          "parallelism_sum\n")
 
 
 def row(sched, policy, repeat, reconf, ratio, slo_after, slo):
-    return f"{sched}\tq8\t{policy}\t{repeat}\t{reconf}\t1.000\t4\t{ratio}\t{slo_after}\t{slo}\t300\n"
+    psum = 5 if policy == "streamtune" else 4
+    return (f"{sched}\tq8\t{policy}\t{repeat}\t{reconf}\t1.000\t4\t{ratio}\t{slo_after}\t{slo}"
+            f"\t300\t{psum}\n")
 
 
 class ComparisonTable(unittest.TestCase):
@@ -74,6 +79,35 @@ class ComparisonTable(unittest.TestCase):
                  if line.startswith("| steps")][0]
         self.assertTrue(steps.endswith("| ? |"), steps)
 
+    def test_the_targets_table_judges_each_cell(self):
+        out = self.table("--feasible", self.feasible, "--targets")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        lines = out.stdout.splitlines()
+        start = lines.index("Targets for streamtune (medians per cell; the bound after \"vs\"):")
+        steps, sine = [line for line in lines[start:] if line.startswith(("| steps", "| sine"))]
+        # Σp 1.35 over the oracle's, under 1.10 x the static reference's 1.34; 1.00
+        # reconfigurations where 0.7 x DS2's is 0.93 and the clairvoyant needs 1.00.
+        self.assertEqual(steps, "| steps | Q8 | 1.35: missed | 1.35 vs 1.48: met | "
+                         "1.00 vs 0.93 (ds2's 1.33): unattainable | 1.00 vs 0.93 (DS2's 1.33): unattainable | "
+                         "3 of 3 | 1.25 |")
+        # 3 against 0.7 x 2: the clairvoyant's 1.00 fits under it, so missed, not unattainable.
+        self.assertEqual(sine, "| sine | Q8 | 1.35: missed |  | 3.00 vs 1.40 (ds2's 2.00): missed | "
+                         "3.00 vs 1.40 (DS2's 2.00): missed | 0 of 3 | 1.25 |")
+        self.assertIn("- Σp <= 1.10 x the oracle's: met in 0 of 2 cells.", lines)
+        self.assertIn("- Σp <= 1.10 x the static reference (steps): met in 1 of 1 cells.", lines)
+        self.assertIn("- Reconfigurations <= 0.7 x DS2's: met in 0 of 2 cells; unattainable in 1 "
+                      "of the 2 missed.", lines)
+        self.assertIn("- No SLO violation after convergence: 3 of 6 runs (met in 1 of 2 cells).",
+                      lines)
+
+    def test_targets_need_the_tuned_policy(self):
+        out = self.table("--targets", "--tuned", "ds2")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("Targets for ds2", out.stdout)
+        out = self.table("--targets", "--tuned", "nowhere")
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("no runs of nowhere", out.stderr)
+
     def test_bad_arguments_are_refused(self):
         out = self.table("--feasible", os.path.join(self.dir.name, "nowhere"))
         self.assertEqual(out.returncode, 2)
@@ -81,6 +115,56 @@ class ComparisonTable(unittest.TestCase):
         out = self.table("--frobnicate")
         self.assertEqual(out.returncode, 2)
         self.assertIn("unexpected arguments", out.stderr)
+
+
+class ComparisonRows(unittest.TestCase):
+    """scripts/comparison-rows.py: a `nexmark compare --json` summary as rows the table reads."""
+
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.summary = os.path.join(self.dir.name, "steps-q8.json")
+        policies = {"streamtune": {"policy": "streamtune", "reconfigs_mean": 1.0,
+                                   "clairvoyant_reconfigs_mean": 1.3333,
+                                   "parallelism_over_oracle": None, "parallelism_sum": 4.25,
+                                   "slo_violation_windows": 2}}
+        with open(self.summary, "w") as f:
+            json.dump({"query": "q8", "policies": policies}, f)
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    def rows(self, path, *extra):
+        return subprocess.run([sys.executable, ROWS, path, "steps", "q8", "2", *extra],
+                              capture_output=True, text=True)
+
+    def test_a_summary_becomes_a_row_under_the_header(self):
+        out = self.rows(self.summary, "--header")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        header, line = out.stdout.splitlines()
+        fields = dict(zip(header.split("\t"), line.split("\t")))
+        self.assertEqual(fields["policy"], "streamtune")
+        self.assertEqual(fields["repeat"], "2")
+        self.assertEqual(fields["reconfigs_mean"], "1.000")
+        self.assertEqual(fields["clairvoyant_reconfigs_mean"], "1.333")
+        self.assertEqual(fields["parallelism_over_oracle"], "-")  # not converged
+        self.assertEqual(fields["parallelism_sum"], "4.250")
+        self.assertEqual(fields["slo_violation_windows"], "2")
+        self.assertEqual(fields["latency_p99_ms"], "-")  # absent
+        self.assertEqual(len(self.rows(self.summary).stdout.splitlines()), 1)
+
+    def test_what_is_not_a_summary_is_refused(self):
+        with open(self.summary, "w") as f:
+            f.write("[1, 2]")
+        out = self.rows(self.summary)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("not a `nexmark compare --json` summary", out.stderr)
+        out = self.rows(os.path.join(self.dir.name, "nowhere.json"))
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("No such file", out.stderr)
+        out = subprocess.run([sys.executable, ROWS, self.summary], capture_output=True,
+                             text=True)
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("usage", out.stderr)
 
 
 if __name__ == "__main__":
