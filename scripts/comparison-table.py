@@ -18,7 +18,8 @@ streamtune) cell by cell, from the same medians: Σp <= 1.10 x the oracle's afte
 (and, with --feasible, <= 1.10 x the least static Σp that keeps the SLO where that is above
 the oracle's); reconfigurations <= 0.7 x the best baseline's (the fewest of the other policies
 but static) and <= 0.7 x DS2's, each marked unattainable where the clairvoyant reference needs
-more to keep Σp within 1.10 x the oracle's; the runs without SLO violation after convergence;
+more to keep Σp within 1.10 x the oracle's (and then whether the tuned policy kept within the
+clairvoyant's); the runs without SLO violation after convergence;
 and Σp over the whole run against DS2's. A count per target closes it.
 
 usage: comparison-table.py COMPARISON.TSV [--policies P1,P2,..] [--feasible DIR]
@@ -104,17 +105,19 @@ class Tally:
     """Per target: cells met, missed, and missed where no policy could meet it."""
 
     def __init__(self):
-        self.met = self.cells = self.unattainable = 0
+        self.met = self.cells = self.unattainable = self.within_reference = 0
 
-    def add(self, met, unattainable=False):
+    def add(self, met, unattainable=False, within_reference=False):
         self.cells += 1
         self.met += met
         self.unattainable += (not met) and unattainable
+        self.within_reference += (not met) and unattainable and within_reference
 
     def text(self):
         out = f"met in {self.met} of {self.cells} cells"
         if self.unattainable:
-            out += f"; unattainable in {self.unattainable} of the {self.cells - self.met} missed"
+            out += (f"; unattainable in {self.unattainable} of the {self.cells - self.met} "
+                    f"missed, of which {self.within_reference} within the clairvoyant's")
         return out
 
 
@@ -132,8 +135,12 @@ def reconfig_verdict(tuned, baseline, name, clairvoyant, tally):
     bound = RECONFIG_SHARE * baseline
     met = tuned <= bound
     unattainable = not met and clairvoyant > bound
-    tally.add(met, unattainable)
+    within = tuned <= clairvoyant
+    tally.add(met, unattainable, within)
     verdict = "met" if met else ("unattainable" if unattainable else "missed")
+    if unattainable:
+        verdict += (f", {'within' if within else 'over'} the clairvoyant's "
+                    f"{reconfigs_figure(clairvoyant)}")
     return (f"{reconfigs_figure(tuned)} vs {bound:.{2 if bound < 5 else 1}f} "
             f"({name}'s {reconfigs_figure(baseline)}): {verdict}")
 
