@@ -71,12 +71,15 @@ def cell(runs):
     return text + f" · {figure(slo, 0)} ({figure(slo_after, 0)})"
 
 
-def clairvoyant_cell(runs):
+def clairvoyant_median(runs):
+    """The clairvoyant reference's reconfigurations over the runs (inf: none)."""
     values = [number(r["clairvoyant_reconfigs_mean"]) for r in runs]
     values = [v for v in values if not math.isinf(v)]
-    if not values:
-        return "-"
-    return reconfigs_figure(median(values))
+    return median(values) if values else math.inf
+
+
+def clairvoyant_cell(runs):
+    return reconfigs_figure(clairvoyant_median(runs))
 
 
 def feasible_steps(path):
@@ -175,9 +178,10 @@ def targets_table(rows, cells, tuned, feasible_dir):
                 reference = f"{figure(ratio, 2)} vs {SIGMA_BOUND * ref:.2f}: " + (
                     "met" if met else "missed")
         reconf = median_of(mine, "reconfigs_mean")
-        clairvoyant = (median([v for v in (number(r["clairvoyant_reconfigs_mean"])
-                                           for r in here) if not math.isinf(v)] or [0.0])
-                       if has_clairvoyant else 0.0)
+        # Without the reference no bound is known to be out of reach.
+        clairvoyant = clairvoyant_median(here) if has_clairvoyant else 0.0
+        if math.isinf(clairvoyant):
+            clairvoyant = 0.0
         baselines = {}
         for r in here:
             if r["policy"] not in NOT_BASELINES and r["policy"] != tuned:
@@ -260,6 +264,10 @@ def main(argv):
     columns = policies + (["clairvoyant"] if clairvoyant else [])
     if feasible_dir:
         columns.append("static, no SLO violation")
+    if targets and not any(r["policy"] == tuned for r in rows):
+        print(f"comparison-table.py: {argv[1]}: no runs of {tuned} for --targets",
+              file=sys.stderr)
+        return 1
     print(f"| sched | query | {' | '.join(columns)} |")
     print("|---|---|" + "---|" * len(columns))
     for sched, query in cells:
@@ -276,10 +284,6 @@ def main(argv):
     if feasible_dir:
         print("\nLast column: `nexmark feasible` at each step's rate (one run a configuration).")
     if targets:
-        if not any(r["policy"] == tuned for r in rows):
-            print(f"comparison-table.py: {argv[1]}: no runs of {tuned} for --targets",
-                  file=sys.stderr)
-            return 1
         print()
         print("\n".join(targets_table(rows, cells, tuned, feasible_dir)))
     return 0
