@@ -105,6 +105,7 @@ class ComparisonTable(unittest.TestCase):
         out = self.table("--targets", "--tuned", "ds2")
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertIn("Targets for ds2", out.stdout)
+        self.assertNotIn("0.7 x DS2's:", out.stdout)  # no DS2 to compare DS2 with
         out = self.table("--targets", "--tuned", "nowhere")
         self.assertEqual(out.returncode, 1)
         self.assertIn("no runs of nowhere", out.stderr)
