@@ -20,7 +20,7 @@
 # $OUT/SCHED-QN-rR/ and the final table gives medians and ranges), OPTS (policy options for
 # the comparisons, space-separated [POLICY:]NAME=VALUE, e.g. "streamtune:up_busy=0.97"),
 # FEASIBLE=1 to add the feasibility reference (`nexmark feasible` per query at the step
-# schedule's rates, about 5 minutes a query; $OUT/feasible/, a last column of the table).
+# schedule's rates, about 3 minutes a query; $OUT/feasible/, a last column of the table).
 # RATE 7200, not 8000: at 8000 events/s Q1's and Q2's operator needs exactly 5, 8 and 4
 # instances at the three steps, each at 100 % load, where no backlog ever drains whatever
 # the policy; at 7200 they run at 90 %.
