@@ -23,10 +23,13 @@ def text(value):
 
 def main(argv):
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    if any(a in ("-h", "--help") for a in argv[1:]):
+        print(__doc__.strip())
+        return 0
     args = [a for a in argv[1:] if a != "--header"]
-    if len(args) != 4 or args[0] in ("-h", "--help"):
-        print(__doc__.strip(), file=sys.stderr if len(args) != 4 else sys.stdout)
-        return 2 if len(args) != 4 else 0
+    if len(args) != 4:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
     path, schedule, query, repeat = args
     try:
         with open(path) as f:
