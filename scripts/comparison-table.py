@@ -154,8 +154,10 @@ def targets_table(rows, cells, tuned, feasible_dir):
     tallies = {k: Tally() for k in ("sigma", "reference", "best", "ds2", "clean")}
     clean_runs = total_runs = 0
     lines = [f"Targets for {tuned} (medians per cell; the bound after \"vs\"):", "",
-             "| sched | query | Σp / oracle <= 1.10 | Σp <= 1.10 x static reference | "
-             "reconfigs <= 0.7 x best baseline | reconfigs <= 0.7 x DS2 | "
+             f"| sched | query | Σp / oracle <= {SIGMA_BOUND:.2f} | "
+             f"Σp <= {SIGMA_BOUND:.2f} x static reference | "
+             f"reconfigs <= {RECONFIG_SHARE} x best baseline | "
+             f"reconfigs <= {RECONFIG_SHARE} x DS2 | "
              "clean runs after convergence | Σp / DS2's over the run |",
              "|---|---|---|---|---|---|---|---|"]
     for sched, query in cells:
@@ -200,18 +202,20 @@ def targets_table(rows, cells, tuned, feasible_dir):
         versus = "-" if any(math.isinf(v) or v <= 0 for v in sums) else f"{sums[0] / sums[1]:.2f}"
         lines.append(f"| {sched} | {query.upper()} | {sigma} | {reference} | {best_text} | "
                      f"{ds2_text} | {clean} of {len(mine)} | {versus} |")
-    lines += ["", f"- Σp <= 1.10 x the oracle's: {tallies['sigma'].text()}."]
+    lines += ["", f"- Σp <= {SIGMA_BOUND:.2f} x the oracle's: {tallies['sigma'].text()}."]
     if tallies["reference"].cells:
-        lines.append(f"- Σp <= 1.10 x the static reference (steps): "
+        lines.append(f"- Σp <= {SIGMA_BOUND:.2f} x the static reference (steps): "
                      f"{tallies['reference'].text()}.")
-    lines.append(f"- Reconfigurations <= 0.7 x the best baseline's: {tallies['best'].text()}.")
+    lines.append(f"- Reconfigurations <= {RECONFIG_SHARE} x the best baseline's: "
+                 f"{tallies['best'].text()}.")
     if tallies["ds2"].cells:  # (not when DS2 is the tuned policy, or absent)
-        lines.append(f"- Reconfigurations <= 0.7 x DS2's: {tallies['ds2'].text()}.")
+        lines.append(f"- Reconfigurations <= {RECONFIG_SHARE} x DS2's: {tallies['ds2'].text()}.")
     lines += [f"- No SLO violation after convergence: {clean_runs} of {total_runs} runs "
               f"({tallies['clean'].text()})."]
     if has_clairvoyant:
         lines.append("\nUnattainable: the clairvoyant reference needs more reconfigurations "
-                     "than the bound to keep Σp within 1.10 x the oracle's and never under it.")
+                     f"than the bound to keep Σp within {SIGMA_BOUND:.2f} x the oracle's and "
+                     "never under it.")
     return lines
 
 
